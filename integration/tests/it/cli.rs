@@ -1,0 +1,1 @@
+//! `smoke` CLI tests against loopback servers.

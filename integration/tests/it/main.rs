@@ -1,0 +1,12 @@
+//! The one integration-test binary.
+//!
+//! - `cli`: the `smoke` command against real HTTP servers started on loopback in the test.
+//! - `container`: the container chain itself (engine, base image, build, start).
+//! - `gate`: the release gate on the bundled reference stack, its infrastructure assertions,
+//!   parallel runs and teardown.
+//! - `teeth`: one generated test per broken variant under `fixtures/broken/`.
+//! - `common`: the shared harness.
+
+mod cli;
+mod common;
+mod container;
