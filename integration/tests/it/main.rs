@@ -10,3 +10,5 @@
 mod cli;
 mod common;
 mod container;
+mod gate;
+mod teeth;

@@ -1,1 +1,22 @@
-//! Work in progress.
+//! The release gate: build the stack's images, start it with testcontainers, run its one-shot
+//! operations (migrations, collectstatic), wait until healthy, run the smoke checks and the
+//! infrastructure assertions, keep evidence of any failure, and tear everything down.
+//!
+//! - [`spec`]: the stack description the gate reads (`gate.toml`).
+//! - [`compose`]: the `docker compose` commands besides `up`.
+//! - [`stack`]: one stack's lifecycle.
+//! - [`infra`]: assertions read from the running stack.
+//! - [`evidence`]: what is saved before teardown when something failed.
+//! - [`sweep`]: removing stacks that killed runs left behind.
+
+pub mod cli;
+pub mod compose;
+pub mod evidence;
+pub mod infra;
+pub mod run;
+pub mod spec;
+pub mod stack;
+pub mod sweep;
+
+pub use cli::{main, GateArgs};
+pub use run::{run_gate, run_gate_until, GateOptions, GateOutcome, Verdict};

@@ -51,3 +51,26 @@ pub fn require_engine(test: &str) -> bool {
     eprintln!("SKIPPED `{test}`: it needs a Docker engine and {why}.");
     false
 }
+
+/// The `smoke` binary built beside this test binary (`cargo nextest run` from the workspace
+/// root builds it).
+pub fn smoke_bin() -> PathBuf {
+    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("failed to locate the test binary: {err}"));
+    // target/<profile>/deps/it-<hash> -> target/<profile>/smoke
+    let bin = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .map(|dir| dir.join(format!("smoke{}", std::env::consts::EXE_SUFFIX)))
+        .unwrap_or_else(|| PathBuf::from("smoke"));
+    assert!(
+        bin.is_file(),
+        "the `smoke` binary is not at {} (run the tests with `cargo nextest run` from the workspace root, which builds it)",
+        bin.display()
+    );
+    bin
+}
+
+/// Where gate runs started by tests keep their folders.
+pub fn gate_runs_dir() -> PathBuf {
+    workspace_root().join("target").join("gate-tests")
+}

@@ -1,0 +1,235 @@
+//! The release gate on the bundled reference stack: it passes every check, reports every
+//! phase, runs three at once without collisions, refuses unusable input clearly, and leaves
+//! nothing behind, even when interrupted or killed.
+
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use smoke::gate::{run_gate, sweep, GateOptions, Verdict};
+use smoke::runner::{NoProgress, Selection};
+
+use crate::common::{self, gate_runs_dir, smoke_bin, workspace_root};
+
+fn reference_options() -> GateOptions {
+    GateOptions {
+        stack: smoke::gate::cli::bundled_stack(),
+        overrides: Vec::new(),
+        runs_dir: gate_runs_dir(),
+        skip_build: false,
+        selection: Selection::All,
+    }
+}
+
+/// Every check name the reference gate must report: the built-in suite, the infrastructure
+/// assertions and the one-shot operations.
+fn expected_check_names() -> BTreeSet<String> {
+    let mut names: BTreeSet<String> = smoke::catalog::reference().steps().map(|s| s.name.clone()).collect();
+    for name in [
+        "infra.only_public_services_publish_ports",
+        "infra.internal_services_unreachable_from_host",
+        "infra.no_latest_tags",
+        "infra.check_deploy_clean",
+        "infra.migrations_in_sync",
+        "infra.health_fails_when_database_down",
+        "operations.migrate",
+        "operations.collectstatic",
+        "operations.staff",
+    ] {
+        names.insert(name.to_owned());
+    }
+    names
+}
+
+fn project_containers(project: &str) -> Vec<String> {
+    let out = Command::new("docker")
+        .args(["ps", "-a", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
+        .output()
+        .expect("docker ps runs");
+    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+}
+
+#[test]
+fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
+    if !common::require_engine("smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind") {
+        return;
+    }
+    let dir = gate_runs_dir().join("cli-reference");
+    std::fs::create_dir_all(&dir).expect("create the report folder");
+    let json = dir.join("report.json");
+    let junit = dir.join("junit.xml");
+    let output = Command::new(smoke_bin())
+        .current_dir(workspace_root())
+        .args(["gate", "--runs-dir"])
+        .arg(gate_runs_dir())
+        .arg("--report-json")
+        .arg(&json)
+        .arg("--report-junit")
+        .arg(&junit)
+        .output()
+        .expect("`smoke gate` starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "`smoke gate` did not pass on the reference stack\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+    );
+    assert!(stdout.contains("gate: PASSED"), "no verdict line:\n{stdout}");
+
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report exists")).expect("the JSON report parses");
+    let reported: BTreeSet<String> = report["checks"]
+        .as_array()
+        .expect("checks is a list")
+        .iter()
+        .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    let missing: Vec<&String> = expected_check_names().iter().filter(|n| !reported.contains(*n)).collect();
+    assert!(missing.is_empty(), "checks missing from the report: {missing:?}");
+    let not_passed: Vec<String> = report["checks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["outcome"]["status"] != "passed")
+        .map(|c| format!("{} ({})", c["name"], c["outcome"]["status"]))
+        .collect();
+    assert!(not_passed.is_empty(), "on the reference stack every check must pass, not: {not_passed:?}");
+    let phases: Vec<&str> = report["phases"]
+        .as_array()
+        .expect("phases is a list")
+        .iter()
+        .filter_map(|p| p["phase"].as_str())
+        .collect();
+    assert_eq!(phases, ["build", "up", "migrate", "healthy", "checks", "down"]);
+    assert!(std::fs::read_to_string(&junit).expect("the JUnit report exists").contains("<testsuites"));
+
+    let run_id = report["run_id"].as_str().expect("run_id");
+    let left = tokio::runtime::Runtime::new().expect("runtime").block_on(sweep::leftovers(run_id)).expect("docker answers");
+    assert!(left.is_empty(), "the gate left these behind: {left:?}");
+}
+
+#[tokio::test]
+async fn three_gates_at_once_all_pass_without_colliding() {
+    if !common::require_engine("three_gates_at_once_all_pass_without_colliding") {
+        return;
+    }
+    let mut options = reference_options();
+    options.skip_build = true;
+    let (a, b, c) = tokio::join!(
+        run_gate(&options, &NoProgress),
+        run_gate(&options, &NoProgress),
+        run_gate(&options, &NoProgress)
+    );
+    let outcomes = [a, b, c];
+    for outcome in &outcomes {
+        assert_eq!(
+            outcome.verdict,
+            Verdict::Passed,
+            "a parallel gate run failed: {:?}\n{}",
+            outcome.failed(),
+            smoke::gate::cli::render(outcome)
+        );
+        assert!(outcome.report.leftovers.is_empty(), "left behind: {:?}", outcome.report.leftovers);
+    }
+    let projects: BTreeSet<&str> = outcomes.iter().map(|o| o.project.as_str()).collect();
+    let targets: BTreeSet<&str> = outcomes.iter().map(|o| o.report.target.as_str()).collect();
+    assert_eq!(projects.len(), 3, "projects collided: {projects:?}");
+    assert_eq!(targets.len(), 3, "host ports collided: {targets:?}");
+}
+
+#[test]
+fn gate_refuses_a_compose_file_that_does_not_parse() {
+    let dir = gate_runs_dir().join("unparsable-stack");
+    std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
+    std::fs::write(dir.join("compose.yml"), "services:\n  web:\n    image: [unclosed\n").expect("write compose.yml");
+    std::fs::write(
+        dir.join("gate.toml"),
+        "name = \"broken-yaml\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n[health]\npath = \"/health/\"\n",
+    )
+    .expect("write gate.toml");
+    let output = Command::new(smoke_bin()).arg("gate").arg(&dir).arg("--runs-dir").arg(gate_runs_dir()).output().expect("`smoke gate` starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "a compose file that does not parse is a usage error:\n{stdout}");
+    assert!(stdout.contains("do not make a valid project"), "the error must say what is wrong:\n{stdout}");
+    assert!(stdout.contains("compose.yml"), "the error must name the file:\n{stdout}");
+    assert!(!stdout.contains("panicked"), "{stdout}");
+}
+
+#[test]
+fn gate_refuses_a_missing_stack_description() {
+    let output = Command::new(smoke_bin())
+        .args(["gate", "/nonexistent/stack", "--runs-dir"])
+        .arg(gate_runs_dir())
+        .output()
+        .expect("`smoke gate` starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("failed to read the stack description `/nonexistent/stack/gate.toml`"), "{stdout}");
+}
+
+/// Starts `smoke gate` in the background and returns once its stack has containers.
+fn start_gate_and_wait_for_containers() -> (std::process::Child, String) {
+    let mut child = Command::new(smoke_bin())
+        .current_dir(workspace_root())
+        .args(["gate", "--no-build", "--runs-dir"])
+        .arg(gate_runs_dir())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("`smoke gate` starts");
+    // The first line naming the project tells us what to watch.
+    let stderr = child.stderr.take().expect("stderr is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(rest) = line.strip_prefix("gate: project `")
+                && let Some(project) = rest.split('`').next()
+            {
+                let _ = tx.send(project.to_owned());
+            }
+        }
+    });
+    let project = rx.recv_timeout(Duration::from_secs(60)).expect("`smoke gate` names its project on stderr");
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while project_containers(&project).len() < 3 {
+        assert!(Instant::now() < deadline, "the stack `{project}` never got its containers");
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    (child, project)
+}
+
+#[test]
+fn an_interrupted_gate_tears_its_stack_down() {
+    if !common::require_engine("an_interrupted_gate_tears_its_stack_down") {
+        return;
+    }
+    let (mut child, project) = start_gate_and_wait_for_containers();
+    let pid = child.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+    let status = child.wait().expect("`smoke gate` exits");
+    assert_eq!(status.code(), Some(130), "an interrupted gate exits 130");
+    let left = project_containers(&project);
+    assert!(left.is_empty(), "the interrupted gate left containers of `{project}`: {left:?}");
+}
+
+#[test]
+fn a_killed_gate_is_swept_by_the_next_run() {
+    if !common::require_engine("a_killed_gate_is_swept_by_the_next_run") {
+        return;
+    }
+    let (mut child, project) = start_gate_and_wait_for_containers();
+    child.kill().expect("SIGKILL the gate");
+    let _ = child.wait();
+    assert!(!project_containers(&project).is_empty(), "a SIGKILLed gate cannot clean up; its containers should remain until swept");
+    let swept = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(sweep::sweep_stale())
+        .expect("the sweep runs");
+    assert!(swept.projects.contains(&project), "the sweep did not name `{project}`: {swept:?}");
+    let left = project_containers(&project);
+    assert!(left.is_empty(), "the sweep left containers of `{project}`: {left:?}");
+}
+

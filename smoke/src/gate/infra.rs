@@ -1,0 +1,335 @@
+//! Infrastructure assertions read from the running stack, beside the HTTP smoke checks: what
+//! is published, which images run, what the backend's own checks say, and whether the health
+//! endpoint notices when its database goes away.
+
+use std::time::{Duration, Instant};
+
+use super::compose::{CommandError, ComposeConfig, PsEntry, Project};
+use super::spec::StackSpec;
+use crate::secret::mask;
+
+/// One assertion's result; converted into a check result for the reports.
+#[derive(Debug, Clone)]
+pub struct Assertion {
+    pub name: String,
+    pub duration: Duration,
+    pub failure: Option<AssertionFailure>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssertionFailure {
+    pub title: String,
+    pub expected: String,
+    pub actual: String,
+    pub excerpt: Option<String>,
+    pub hint: Option<String>,
+}
+
+impl Assertion {
+    fn pass(name: &str, started: Instant) -> Assertion {
+        Assertion { name: name.to_owned(), duration: started.elapsed(), failure: None }
+    }
+
+    fn fail(name: &str, started: Instant, failure: AssertionFailure) -> Assertion {
+        Assertion { name: name.to_owned(), duration: started.elapsed(), failure: Some(failure) }
+    }
+
+    fn broken(name: &str, started: Instant, err: &CommandError) -> Assertion {
+        Assertion::fail(
+            name,
+            started,
+            AssertionFailure {
+                title: "the gate could not inspect the stack".into(),
+                expected: "a readable `docker compose` answer".into(),
+                actual: err.to_string(),
+                excerpt: None,
+                hint: Some("is the engine still running? see the evidence saved for this run".into()),
+            },
+        )
+    }
+}
+
+pub const ONLY_PUBLIC_PUBLISH: &str = "infra.only_public_services_publish_ports";
+pub const INTERNAL_UNREACHABLE: &str = "infra.internal_services_unreachable_from_host";
+pub const NO_LATEST: &str = "infra.no_latest_tags";
+pub const HEALTH_NOTICES_DB_DOWN: &str = "infra.health_fails_when_database_down";
+
+/// The assertions that only read the stack; safe to run beside the smoke checks.
+pub async fn read_only(spec: &StackSpec, project: &Project, config: &ComposeConfig) -> Vec<Assertion> {
+    let started = Instant::now();
+    let ps = project.ps().await;
+    let mut results = match &ps {
+        Ok(entries) => vec![
+            published_ports(spec, entries, started),
+            internal_unreachable(spec, entries, started).await,
+            no_latest(config, entries, started),
+        ],
+        Err(err) => [ONLY_PUBLIC_PUBLISH, INTERNAL_UNREACHABLE, NO_LATEST]
+            .iter()
+            .map(|name| Assertion::broken(name, started, err))
+            .collect(),
+    };
+    let commands = futures::future::join_all(spec.command_assertions.iter().map(|assertion| async move {
+        let started = Instant::now();
+        match project.exec(&assertion.service, &assertion.command, Duration::from_secs(120)).await {
+            Ok(out) if out.success => Assertion::pass(&assertion.name, started),
+            Ok(out) => Assertion::fail(
+                &assertion.name,
+                started,
+                AssertionFailure {
+                    title: format!("`{}` failed in `{}`", assertion.command.join(" "), assertion.service),
+                    expected: "exit status 0".into(),
+                    actual: match out.code {
+                        Some(code) => format!("exit status {code}"),
+                        None => "killed by a signal".into(),
+                    },
+                    excerpt: Some(tail(&out.combined(), 20)),
+                    hint: assertion.hint.clone(),
+                },
+            ),
+            Err(err) => Assertion::broken(&assertion.name, started, &err),
+        }
+    }))
+    .await;
+    results.extend(commands);
+    results
+}
+
+fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> Assertion {
+    let mut offenders = Vec::new();
+    for entry in entries {
+        let published = entry.published();
+        if published.is_empty() || entry.service == spec.public.service {
+            continue;
+        }
+        let test_only = spec.test_only_services.contains(&entry.service);
+        for p in published {
+            let loopback = p.url == "127.0.0.1" || p.url == "::1";
+            if !test_only || !loopback {
+                offenders.push(format!(
+                    "`{}` publishes {}:{} -> {}/{}",
+                    entry.service,
+                    if p.url.is_empty() { "0.0.0.0" } else { &p.url },
+                    p.published_port,
+                    p.target_port,
+                    p.protocol
+                ));
+            }
+        }
+    }
+    if offenders.is_empty() {
+        Assertion::pass(ONLY_PUBLIC_PUBLISH, started)
+    } else {
+        Assertion::fail(
+            ONLY_PUBLIC_PUBLISH,
+            started,
+            AssertionFailure {
+                title: "a service other than the public proxy publishes ports".into(),
+                expected: format!(
+                    "only `{}` publishes host ports (test-only services on 127.0.0.1)",
+                    spec.public.service
+                ),
+                actual: offenders.join("; "),
+                excerpt: None,
+                hint: Some("remove the `ports:` of that service; internal services stay on the compose network".into()),
+            },
+        )
+    }
+}
+
+async fn internal_unreachable(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> Assertion {
+    let mut reachable = Vec::new();
+    for entry in entries.iter().filter(|e| spec.internal_services.contains(&e.service)) {
+        for p in entry.published() {
+            let addr = format!("127.0.0.1:{}", p.published_port);
+            let connect = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await;
+            if matches!(connect, Ok(Ok(_))) {
+                reachable.push(format!("`{}` port {} answers at {addr}", entry.service, p.target_port));
+            }
+        }
+    }
+    let missing: Vec<&String> = spec
+        .internal_services
+        .iter()
+        .filter(|name| !entries.iter().any(|e| &e.service == *name))
+        .collect();
+    if !reachable.is_empty() {
+        return Assertion::fail(
+            INTERNAL_UNREACHABLE,
+            started,
+            AssertionFailure {
+                title: "an internal service is reachable from the host".into(),
+                expected: format!("no connection from the host to {}", spec.internal_services.join(", ")),
+                actual: reachable.join("; "),
+                excerpt: None,
+                hint: Some("an internal service must not publish ports; reach it through the proxy".into()),
+            },
+        );
+    }
+    if !missing.is_empty() {
+        return Assertion::fail(
+            INTERNAL_UNREACHABLE,
+            started,
+            AssertionFailure {
+                title: "an internal service named in gate.toml is not running".into(),
+                expected: format!("running services {}", spec.internal_services.join(", ")),
+                actual: format!("missing: {}", missing.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                excerpt: None,
+                hint: Some("check `internal_services` in gate.toml against the compose file".into()),
+            },
+        );
+    }
+    Assertion::pass(INTERNAL_UNREACHABLE, started)
+}
+
+/// Whether an image reference carries an explicit tag or digest other than `latest`.
+pub fn explicitly_versioned(image: &str) -> bool {
+    if image.contains("@sha256:") {
+        return true;
+    }
+    // The tag is after the last `:` that follows the last `/` (a registry port is not a tag).
+    let last_segment = image.rsplit('/').next().unwrap_or(image);
+    match last_segment.rsplit_once(':') {
+        Some((_, tag)) => !tag.is_empty() && tag != "latest",
+        None => false,
+    }
+}
+
+fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> Assertion {
+    let mut offenders = Vec::new();
+    for (service, svc) in &config.services {
+        match &svc.image {
+            Some(image) if !explicitly_versioned(image) => {
+                offenders.push(format!("`{service}` uses `{image}`"));
+            }
+            None => offenders.push(format!("`{service}` has no `image:` (compose would tag its build `latest`)")),
+            _ => {}
+        }
+    }
+    for entry in entries {
+        if !entry.image.is_empty() && !explicitly_versioned(&entry.image) {
+            let line = format!("`{}` runs `{}`", entry.service, entry.image);
+            if !offenders.iter().any(|o| o.starts_with(&format!("`{}`", entry.service))) {
+                offenders.push(line);
+            }
+        }
+    }
+    if offenders.is_empty() {
+        Assertion::pass(NO_LATEST, started)
+    } else {
+        Assertion::fail(
+            NO_LATEST,
+            started,
+            AssertionFailure {
+                title: "an image is not explicitly versioned".into(),
+                expected: "every service's image has an explicit tag other than `latest`".into(),
+                actual: offenders.join("; "),
+                excerpt: None,
+                hint: Some("give each service `image: name:VERSION`; rollbacks need immutable tags".into()),
+            },
+        )
+    }
+}
+
+/// Stops the health endpoint's dependency, expects the endpoint to say so, starts it again and
+/// expects recovery. Destructive: run it after the smoke checks.
+pub async fn health_notices_dependency(
+    spec: &StackSpec,
+    project: &Project,
+    client: &reqwest::Client,
+    health_url: &url::Url,
+) -> Option<Assertion> {
+    let dependency = spec.health.dependency.as_ref()?;
+    let started = Instant::now();
+    let want = spec.health.down_status;
+    if let Err(err) = project.run_ok(["stop", dependency.as_str()], Duration::from_secs(60)).await {
+        return Some(Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err));
+    }
+    let down = poll_until(client, health_url, Duration::from_secs(30), |status| status == want).await;
+    let start = project.run_ok(["start", dependency.as_str()], Duration::from_secs(60)).await;
+    let recovered = match &start {
+        Ok(_) => poll_until(client, health_url, Duration::from_secs(90), |status| status == 200).await,
+        Err(err) => Err(format!("`docker compose start {dependency}` failed: {err}")),
+    };
+    let failure = match (down, recovered) {
+        (Ok(_), Ok(_)) => None,
+        (Err(last), _) => Some(AssertionFailure {
+            title: format!("the health endpoint did not notice `{dependency}` was stopped"),
+            expected: format!("`GET {}` answers {want} while `{dependency}` is stopped", health_url.path()),
+            actual: last,
+            excerpt: None,
+            hint: Some("the health view must query the database on every call and answer 503 when it cannot".into()),
+        }),
+        (Ok(_), Err(last)) => Some(AssertionFailure {
+            title: format!("the health endpoint did not recover after `{dependency}` came back"),
+            expected: format!("`GET {}` answers 200 again within 90s", health_url.path()),
+            actual: last,
+            excerpt: None,
+            hint: Some("the backend must reconnect to the database by itself (stale connections?)".into()),
+        }),
+    };
+    Some(match failure {
+        None => Assertion::pass(HEALTH_NOTICES_DB_DOWN, started),
+        Some(failure) => Assertion::fail(HEALTH_NOTICES_DB_DOWN, started, failure),
+    })
+}
+
+/// Polls `url` until `accept(status)`, with backoff; `Err` says what was last seen.
+pub async fn poll_until(
+    client: &reqwest::Client,
+    url: &url::Url,
+    deadline: Duration,
+    accept: impl Fn(u16) -> bool,
+) -> Result<u16, String> {
+    let started = Instant::now();
+    let mut delay = Duration::from_millis(100);
+    loop {
+        let last = match client.get(url.clone()).timeout(Duration::from_secs(5)).send().await {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let body = response.text().await.unwrap_or_default();
+                if accept(status) {
+                    return Ok(status);
+                }
+                format!("status {status}: {}", mask(&truncate(&body, 200)))
+            }
+            Err(err) => format!("no answer: {err}"),
+        };
+        if started.elapsed() >= deadline {
+            return Err(format!("after {}s, last seen {last}", deadline.as_secs()));
+        }
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(1));
+    }
+}
+
+fn truncate(text: &str, max: usize) -> String {
+    let trimmed = text.trim();
+    match trimmed.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &trimmed[..cut]),
+        None => trimmed.to_owned(),
+    }
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("azionelab/backend:0.1.0", true)]
+    #[case("registry:5000/team/app:1.2", true)]
+    #[case("registry:5000/team/app", false)]
+    #[case("nginx", false)]
+    #[case("nginx:latest", false)]
+    #[case("nginx:", false)]
+    #[case("nginx@sha256:0123", true)]
+    fn image_versioning(#[case] image: &str, #[case] versioned: bool) {
+        assert_eq!(explicitly_versioned(image), versioned, "{image}");
+    }
+}

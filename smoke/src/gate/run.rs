@@ -1,0 +1,384 @@
+//! One gate run, phase by phase: build, up, migrate, healthy, checks, down.
+//!
+//! Whatever happens (a phase fails, a check fails, the process is asked to stop), the run ends
+//! with evidence saved when something failed, the stack torn down, and a report in which every
+//! check and every phase is accounted for.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use super::evidence::{self, Evidence};
+use super::infra::{self, Assertion};
+use super::spec::StackSpec;
+use super::stack::{Endpoints, OperationResult, Stack};
+use super::sweep;
+use crate::catalog;
+use crate::check::Suite;
+use crate::mailbox::MailboxConfig;
+use crate::report::{CheckResult, Failure, Outcome, PhaseTiming, RunReport};
+use crate::runner::{self, Progress, Selection, Target};
+use crate::secret::mask;
+
+/// How long the stack may take to answer its health endpoint after migrations.
+const READY_DEADLINE: Duration = Duration::from_secs(90);
+
+/// What to gate and how.
+#[derive(Debug, Clone)]
+pub struct GateOptions {
+    /// A folder holding `gate.toml`, or the file itself.
+    pub stack: PathBuf,
+    /// Extra compose files layered on top (a broken variant, a site's own override).
+    pub overrides: Vec<PathBuf>,
+    /// Where each run keeps its folder (labels file, evidence, reports).
+    pub runs_dir: PathBuf,
+    /// Skip `docker compose build` (images built beforehand).
+    pub skip_build: bool,
+    /// Which smoke checks to run.
+    pub selection: Selection,
+}
+
+/// How the gate ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// Every check and assertion passed.
+    Passed,
+    /// The stack ran, and at least one check, assertion or operation failed.
+    Failed,
+    /// The stack description or compose files are not usable.
+    Config(String),
+    /// The images did not build, or the stack did not start healthy.
+    StackFailed(String),
+    /// The stack started but never answered ready.
+    NeverReady(String),
+    /// The run was asked to stop; teardown ran.
+    Interrupted,
+}
+
+/// Everything a gate run produced.
+#[derive(Debug, Clone)]
+pub struct GateOutcome {
+    pub verdict: Verdict,
+    pub report: RunReport,
+    /// The compose project name (unique per run).
+    pub project: String,
+    /// The run's folder.
+    pub run_dir: Option<PathBuf>,
+    /// Evidence saved before teardown, when something failed.
+    pub evidence: Option<Evidence>,
+}
+
+impl GateOutcome {
+    /// The names of failed checks, assertions and operations.
+    pub fn failed(&self) -> Vec<&str> {
+        self.report.failed_checks()
+    }
+}
+
+/// Runs the gate; interrupted by Ctrl-C or SIGTERM.
+pub async fn run_gate(options: &GateOptions, progress: &dyn Progress) -> GateOutcome {
+    run_gate_until(options, progress, shutdown_signal()).await
+}
+
+/// Resolves on SIGINT or SIGTERM (a nextest timeout, CI cancelling a job).
+pub async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+            (Ok(mut int), Ok(mut term)) => {
+                tokio::select! {
+                    _ = int.recv() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            _ => std::future::pending::<()>().await,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// Like [`run_gate`], interrupted when `interrupt` completes.
+pub async fn run_gate_until(
+    options: &GateOptions,
+    progress: &dyn Progress,
+    interrupt: impl Future<Output = ()>,
+) -> GateOutcome {
+    let started = Instant::now();
+    let mut report = RunReport::default();
+
+    match sweep::sweep_stale().await {
+        Ok(swept) if !swept.projects.is_empty() => report.notes.push(format!(
+            "removed stacks left by killed runs: {} ({} containers, {} networks, {} volumes)",
+            swept.projects.join(", "),
+            swept.containers,
+            swept.networks,
+            swept.volumes
+        )),
+        Ok(_) => {}
+        Err(err) => report.notes.push(format!("failed to sweep stale stacks: {err}")),
+    }
+
+    let spec = match StackSpec::load(&options.stack) {
+        Ok(spec) => spec,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
+    };
+    let suite = match spec.checks_file() {
+        Some(path) => match catalog::from_stack_file(&path) {
+            Ok(suite) => suite,
+            Err(err) => return config_failure(report, started, error_chain(&err)),
+        },
+        None => catalog::reference(),
+    };
+
+    let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir).await {
+        Ok(stack) => stack,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
+    };
+    report.run_id = stack.run_id.clone();
+    progress.note(&format!("gate: project `{}` (run folder {})", stack.project.name, stack.run_dir.display()));
+
+    let mut phases = Phases::default();
+    let verdict = {
+        let work = drive(&mut stack, &suite, options, progress, &mut report, &mut phases);
+        tokio::pin!(work);
+        tokio::pin!(interrupt);
+        tokio::select! {
+            verdict = &mut work => verdict,
+            _ = &mut interrupt => {
+                progress.note("gate: interrupted; tearing the stack down");
+                Verdict::Interrupted
+            }
+        }
+    };
+
+    report.interrupted = verdict == Verdict::Interrupted;
+    let evidence = if verdict != Verdict::Passed && verdict != Verdict::Interrupted {
+        progress.note("gate: saving evidence before teardown");
+        Some(evidence::collect(&stack.project, &stack.run_dir.join("evidence")).await)
+    } else {
+        None
+    };
+
+    let down = Instant::now();
+    if let Err(err) = stack.teardown().await {
+        report.leftovers.push(format!("teardown failed: {err}"));
+    }
+    match sweep::leftovers(&stack.run_id).await {
+        Ok(left) if !left.is_empty() => report.leftovers.extend(left),
+        Ok(_) => {}
+        Err(err) => report.leftovers.push(format!("failed to verify teardown: {err}")),
+    }
+    phases.push("down", down.elapsed());
+
+    report.phases = phases.0;
+    report.duration = started.elapsed();
+    GateOutcome {
+        verdict,
+        report,
+        project: stack.project.name.clone(),
+        run_dir: Some(stack.run_dir.clone()),
+        evidence,
+    }
+}
+
+#[derive(Debug, Default)]
+struct Phases(Vec<PhaseTiming>);
+
+impl Phases {
+    fn push(&mut self, phase: &str, duration: Duration) {
+        self.0.push(PhaseTiming { phase: phase.to_owned(), duration });
+    }
+}
+
+async fn drive(
+    stack: &mut Stack,
+    suite: &Suite,
+    options: &GateOptions,
+    progress: &dyn Progress,
+    report: &mut RunReport,
+    phases: &mut Phases,
+) -> Verdict {
+    // build
+    let t = Instant::now();
+    if !options.skip_build {
+        progress.note("gate: building images");
+        if let Err(err) = stack.build().await {
+            phases.push("build", t.elapsed());
+            return Verdict::StackFailed(error_chain(&err));
+        }
+    }
+    phases.push("build", t.elapsed());
+
+    // up
+    let t = Instant::now();
+    progress.note("gate: starting the stack");
+    let up = stack.up().await;
+    phases.push("up", t.elapsed());
+    if let Err(err) = up {
+        return Verdict::StackFailed(error_chain(&err));
+    }
+
+    // migrate (and the other one-shot operations)
+    let t = Instant::now();
+    progress.note("gate: running the one-shot operations");
+    let operations = stack.operations().await;
+    phases.push("migrate", t.elapsed());
+    for op in &operations {
+        let result = operation_result(op);
+        progress.finished(&result);
+        report.checks.push(result);
+    }
+
+    let endpoints = match stack.endpoints().await {
+        Ok(endpoints) => endpoints,
+        Err(err) => return Verdict::StackFailed(error_chain(&err)),
+    };
+    let target = match target_for(stack, &endpoints) {
+        Some(target) => target,
+        None => return Verdict::Config("`public` in gate.toml yields no URL".into()),
+    };
+    report.target = target.base_url.to_string();
+
+    // healthy
+    let t = Instant::now();
+    let ready = runner::wait_ready(&target, suite, READY_DEADLINE).await;
+    phases.push("healthy", t.elapsed());
+    if let Err(not_ready) = ready {
+        return Verdict::NeverReady(not_ready.to_string());
+    }
+
+    // checks: the smoke suite beside the read-only assertions, then the destructive one.
+    let t = Instant::now();
+    let never = std::future::pending::<()>();
+    let (smoke, assertions) = tokio::join!(
+        runner::run_until(suite, &target, &options.selection, progress, never),
+        infra::read_only(&stack.spec, &stack.project, &stack.config),
+    );
+    report.checks.extend(smoke.checks);
+    report.notes.extend(smoke.notes);
+    report.leftovers.extend(smoke.leftovers);
+    for assertion in &assertions {
+        let result = assertion_result(assertion);
+        progress.finished(&result);
+        report.checks.push(result);
+    }
+    if let Some(client) = infra_client(&endpoints)
+        && let Ok(health_url) = target.base_url.join(stack.spec.health.path.trim_start_matches('/'))
+        && let Some(assertion) =
+            infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url).await
+    {
+        let result = assertion_result(&assertion);
+        progress.finished(&result);
+        report.checks.push(result);
+    }
+    phases.push("checks", t.elapsed());
+
+    if report.passed() { Verdict::Passed } else { Verdict::Failed }
+}
+
+fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
+    let base_url = endpoints.https_url.clone().or_else(|| endpoints.http_url.clone())?;
+    let mut target = Target::new(base_url);
+    target.http_url = endpoints.https_url.as_ref().and(endpoints.http_url.clone());
+    target.ca_cert_pem = endpoints.ca_cert_pem.clone();
+    target.staff_token = stack.spec.staff.as_ref().map(|_| stack.staff_token.clone());
+    target.mailbox = endpoints.mail_api_url.clone().map(|api_url| MailboxConfig::Http { api_url });
+    target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
+    Some(target)
+}
+
+/// A plain client trusting the stack's certificate, for the gate's own health polling.
+fn infra_client(endpoints: &Endpoints) -> Option<reqwest::Client> {
+    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some(pem) = &endpoints.ca_cert_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem).ok()? {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    builder.build().ok()
+}
+
+fn operation_result(op: &OperationResult) -> CheckResult {
+    let outcome = match &op.output {
+        Ok(out) if out.success => Outcome::Passed,
+        Ok(out) => Outcome::Failed(Failure {
+            title: format!("the one-shot operation `{}` failed", op.name),
+            request: Some(op.command.clone()),
+            expected: "exit status 0".into(),
+            actual: match out.code {
+                Some(code) => format!("exit status {code}"),
+                None => "killed by a signal".into(),
+            },
+            excerpt: Some(tail(&out.combined(), 25)),
+            hint: Some(format!("run `{}` by hand against the stack to see the whole output", op.command)),
+        }),
+        Err(err) => Outcome::Failed(Failure {
+            title: format!("the one-shot operation `{}` could not run", op.name),
+            request: Some(op.command.clone()),
+            expected: "exit status 0".into(),
+            actual: err.clone(),
+            excerpt: None,
+            hint: None,
+        }),
+    };
+    CheckResult {
+        name: format!("operations.{}", op.name),
+        category: "operations".into(),
+        outcome,
+        duration: op.duration,
+    }
+}
+
+fn assertion_result(assertion: &Assertion) -> CheckResult {
+    let outcome = match &assertion.failure {
+        None => Outcome::Passed,
+        Some(f) => Outcome::Failed(Failure {
+            title: f.title.clone(),
+            request: None,
+            expected: f.expected.clone(),
+            actual: f.actual.clone(),
+            excerpt: f.excerpt.clone(),
+            hint: f.hint.clone(),
+        }),
+    };
+    CheckResult {
+        name: assertion.name.clone(),
+        category: "infra".into(),
+        outcome,
+        duration: assertion.duration,
+    }
+}
+
+fn config_failure(mut report: RunReport, started: Instant, why: String) -> GateOutcome {
+    report.duration = started.elapsed();
+    GateOutcome {
+        verdict: Verdict::Config(why),
+        report,
+        project: String::new(),
+        run_dir: None,
+        evidence: None,
+    }
+}
+
+/// An error and its causes, one per line, masked.
+pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        text.push_str("\n  caused by: ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    mask(&text)
+}
+
+fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
+}

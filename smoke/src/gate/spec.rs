@@ -1,0 +1,305 @@
+//! The gate's description of a stack (`gate.toml`): which compose files make it, where its
+//! configuration comes from, which service is public, which one-shot commands prepare it, and
+//! which infrastructure assertions hold for it. Data, so that a team gates its own stack by
+//! writing this file, not Rust.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// The file name looked up in a stack folder.
+pub const FILE_NAME: &str = "gate.toml";
+
+/// A stack description, as read from `gate.toml`, with paths made absolute.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StackSpec {
+    /// A short name, used in project names and reports.
+    pub name: String,
+    /// Compose files, relative to the folder holding `gate.toml`; the first one's folder is
+    /// the compose project directory.
+    pub compose_files: Vec<PathBuf>,
+    /// An env file whose variables are passed to compose (placeholders are fine: every
+    /// variable named in `secrets.generate` is replaced by a fresh random value).
+    #[serde(default)]
+    pub env_file: Option<PathBuf>,
+    /// Variables set on top of the env file; `${NAME}` refers to another variable, including
+    /// a generated secret.
+    #[serde(default)]
+    pub env: BTreeMap<String, String>,
+    #[serde(default)]
+    pub secrets: Secrets,
+    pub public: Public,
+    #[serde(default)]
+    pub internal_services: Vec<String>,
+    /// Services that exist only in the test override (a mail catcher, a certificate
+    /// generator): allowed to publish ports on 127.0.0.1.
+    #[serde(default)]
+    pub test_only_services: Vec<String>,
+    #[serde(default)]
+    pub mail: Option<Mail>,
+    #[serde(default)]
+    pub staff: Option<Staff>,
+    /// One-shot commands run after `up` (migrations, collectstatic), each checked.
+    #[serde(default)]
+    pub operations: Vec<Operation>,
+    pub health: Health,
+    /// Commands run in a service whose exit status is an assertion (`check --deploy`,
+    /// `makemigrations --check`).
+    #[serde(default)]
+    pub command_assertions: Vec<CommandAssertion>,
+    /// A smoke stack description (relative path) to use instead of the built-in reference
+    /// checks.
+    #[serde(default)]
+    pub checks: Option<PathBuf>,
+    /// The folder holding `gate.toml`; filled in when loaded.
+    #[serde(skip)]
+    pub root: PathBuf,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Secrets {
+    /// Variables that get a fresh random value per run, masked everywhere.
+    #[serde(default)]
+    pub generate: Vec<String>,
+}
+
+/// The one service users reach.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Public {
+    pub service: String,
+    /// The container port serving HTTPS, when TLS is configured.
+    #[serde(default)]
+    pub https_port: Option<u16>,
+    /// The container port serving plain HTTP.
+    #[serde(default)]
+    pub http_port: Option<u16>,
+    /// Where the public service keeps the (throwaway) certificate to trust.
+    #[serde(default)]
+    pub ca_cert: Option<String>,
+    /// The host name to use in URLs (the certificate's name).
+    #[serde(default = "default_host")]
+    pub host: String,
+}
+
+fn default_host() -> String {
+    "localhost".to_owned()
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Mail {
+    pub service: String,
+    pub api_port: u16,
+}
+
+/// How to make the staff account the smoke checks use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Staff {
+    pub service: String,
+    pub command: Vec<String>,
+    /// The variable through which the generated token reaches the command.
+    pub token_env: String,
+    /// The operation that must have finished first (usually `migrate`).
+    #[serde(default)]
+    pub after: Option<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operation {
+    pub name: String,
+    pub service: String,
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Health {
+    pub path: String,
+    /// The service to stop to prove the health endpoint notices (usually the database).
+    #[serde(default)]
+    pub dependency: Option<String>,
+    /// What the health endpoint must answer while `dependency` is stopped.
+    #[serde(default = "default_down_status")]
+    pub down_status: u16,
+}
+
+fn default_down_status() -> u16 {
+    503
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CommandAssertion {
+    pub name: String,
+    pub service: String,
+    pub command: Vec<String>,
+    /// What to do when it fails.
+    #[serde(default)]
+    pub hint: Option<String>,
+}
+
+/// Why a stack description could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    #[error("failed to read the stack description `{path}`")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("failed to parse the stack description `{path}`")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: Box<toml::de::Error>,
+    },
+    #[error("the stack description `{path}` is not usable: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
+
+impl StackSpec {
+    /// Reads `gate.toml` from a stack folder (or the file itself).
+    pub fn load(path: &Path) -> Result<StackSpec, SpecError> {
+        let file = if path.is_dir() { path.join(FILE_NAME) } else { path.to_path_buf() };
+        let text = std::fs::read_to_string(&file).map_err(|source| SpecError::Read {
+            path: file.clone(),
+            source,
+        })?;
+        let mut spec: StackSpec = toml::from_str(&text).map_err(|source| SpecError::Parse {
+            path: file.clone(),
+            source: Box::new(source),
+        })?;
+        let root = file
+            .parent()
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| PathBuf::from("."));
+        spec.root = std::path::absolute(&root).unwrap_or(root);
+        spec.validate(&file)?;
+        Ok(spec)
+    }
+
+    fn validate(&self, file: &Path) -> Result<(), SpecError> {
+        let invalid = |problem: String| SpecError::Invalid {
+            path: file.to_path_buf(),
+            problem,
+        };
+        if self.compose_files.is_empty() {
+            return Err(invalid("`compose_files` is empty".into()));
+        }
+        for compose in self.compose_files() {
+            if !compose.is_file() {
+                return Err(invalid(format!(
+                    "the compose file `{}` does not exist",
+                    compose.display()
+                )));
+            }
+        }
+        if self.public.https_port.is_none() && self.public.http_port.is_none() {
+            return Err(invalid("`public` names neither `https_port` nor `http_port`".into()));
+        }
+        if let Some(staff) = &self.staff
+            && let Some(after) = &staff.after
+            && !self.operations.iter().any(|op| &op.name == after)
+        {
+            return Err(invalid(format!("`staff.after` names no operation `{after}`")));
+        }
+        Ok(())
+    }
+
+    /// The compose files, absolute.
+    pub fn compose_files(&self) -> Vec<PathBuf> {
+        self.compose_files.iter().map(|f| self.root.join(f)).collect()
+    }
+
+    /// The env file, absolute.
+    pub fn env_file(&self) -> Option<PathBuf> {
+        self.env_file.as_ref().map(|f| self.root.join(f))
+    }
+
+    /// The smoke stack description, absolute.
+    pub fn checks_file(&self) -> Option<PathBuf> {
+        self.checks.as_ref().map(|f| self.root.join(f))
+    }
+}
+
+/// Parses an env file (`KEY=VALUE` lines, `#` comments, optional quotes) as compose does for
+/// the simple cases an `.env.example` uses.
+pub fn parse_env_file(text: &str) -> BTreeMap<String, String> {
+    let mut vars = BTreeMap::new();
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line);
+        let Some((key, value)) = line.split_once('=') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = value
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .or_else(|| value.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+            .unwrap_or(value);
+        vars.insert(key.trim().to_owned(), value.to_owned());
+    }
+    vars
+}
+
+/// Replaces `${NAME}` in `value` with `vars[NAME]` (unknown names become empty, as in compose).
+pub fn interpolate(value: &str, vars: &BTreeMap<String, String>) -> String {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        match after.find('}') {
+            Some(end) => {
+                let name = &after[..end];
+                out.push_str(vars.get(name).map(String::as_str).unwrap_or(""));
+                rest = &after[end + 1..];
+            }
+            None => {
+                out.push_str(&rest[start..]);
+                rest = "";
+            }
+        }
+    }
+    out.push_str(rest);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case("A=1", "A", "1")]
+    #[case("export A=1", "A", "1")]
+    #[case("A=\"quoted value\"", "A", "quoted value")]
+    #[case("A='single'", "A", "single")]
+    #[case("  A = spaced ", "A", "spaced")]
+    #[case("A=with=equals", "A", "with=equals")]
+    fn env_file_lines(#[case] line: &str, #[case] key: &str, #[case] value: &str) {
+        let vars = parse_env_file(&format!("# comment\n\n{line}\n"));
+        assert_eq!(vars.get(key).map(String::as_str), Some(value), "{line}");
+    }
+
+    #[rstest]
+    #[case("postgres://u:${P}@db/x", "postgres://u:s3cr3t@db/x")]
+    #[case("${P}${P}", "s3cr3ts3cr3t")]
+    #[case("${MISSING}-x", "-x")]
+    #[case("no vars", "no vars")]
+    #[case("${unterminated", "${unterminated")]
+    fn interpolation(#[case] input: &str, #[case] expected: &str) {
+        let vars = BTreeMap::from([("P".to_owned(), "s3cr3t".to_owned())]);
+        assert_eq!(interpolate(input, &vars), expected);
+    }
+}

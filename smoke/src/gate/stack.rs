@@ -1,0 +1,428 @@
+//! One stack's life in the gate: prepared (configuration resolved and validated, secrets
+//! generated, labels attached), built, started through testcontainers, prepared by its
+//! one-shot operations, and torn down: always, including on failure, panic and interruption.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
+use testcontainers::compose::DockerCompose;
+
+use super::compose::{
+    CommandError, ComposeConfig, Output, Project, LABEL_BOOT, LABEL_PID, LABEL_RUN,
+};
+use super::spec::{interpolate, parse_env_file, StackSpec};
+use super::sweep::boot_id;
+use crate::secret::{self, Secret};
+
+/// How long one-shot operations (migrate, collectstatic) may take.
+const OPERATION_TIMEOUT: Duration = Duration::from_secs(300);
+/// How long image builds may take on a cold machine.
+const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
+
+/// A failure of the stack lifecycle, as opposed to a failed check.
+#[derive(Debug, thiserror::Error)]
+pub enum StackError {
+    #[error("the compose files of `{stack}` do not make a valid project")]
+    Config {
+        stack: String,
+        #[source]
+        source: CommandError,
+    },
+    #[error("failed to build the images of `{stack}`")]
+    Build {
+        stack: String,
+        #[source]
+        source: CommandError,
+    },
+    #[error("the stack `{stack}` did not start healthy")]
+    Up {
+        stack: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("failed to read `{what}` from the running stack")]
+    Inspect {
+        what: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("failed to write `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// The outcome of one one-shot operation.
+#[derive(Debug, Clone)]
+pub struct OperationResult {
+    pub name: String,
+    pub command: String,
+    pub duration: Duration,
+    pub output: Result<Output, String>,
+}
+
+impl OperationResult {
+    pub fn succeeded(&self) -> bool {
+        matches!(&self.output, Ok(out) if out.success)
+    }
+}
+
+/// Where users reach the started stack.
+#[derive(Debug, Clone)]
+pub struct Endpoints {
+    pub https_url: Option<url::Url>,
+    pub http_url: Option<url::Url>,
+    pub mail_api_url: Option<url::Url>,
+    pub ca_cert_pem: Option<Vec<u8>>,
+}
+
+/// A stack being driven by the gate.
+pub struct Stack {
+    pub spec: StackSpec,
+    pub run_id: String,
+    pub project: Project,
+    pub config: ComposeConfig,
+    pub run_dir: PathBuf,
+    pub staff_token: Secret,
+    compose: Option<DockerCompose>,
+    torn_down: bool,
+}
+
+impl std::fmt::Debug for Stack {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stack")
+            .field("stack", &self.spec.name)
+            .field("project", &self.project.name)
+            .field("run_dir", &self.run_dir)
+            .finish()
+    }
+}
+
+fn random_hex(bytes: usize) -> String {
+    let mut rng = rand::rng();
+    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+}
+
+impl Stack {
+    /// Resolves the configuration (catching a compose file that does not parse), generates
+    /// this run's secrets and attaches the ownership labels. Starts nothing.
+    pub async fn prepare(
+        spec: StackSpec,
+        overrides: &[PathBuf],
+        runs_dir: &Path,
+    ) -> Result<Stack, StackError> {
+        let run_id = random_hex(4);
+        let project_name = format!("smokegate-{}-{run_id}", sanitize(&spec.name));
+        let run_dir = runs_dir.join(&project_name);
+        std::fs::create_dir_all(&run_dir).map_err(|source| StackError::Io {
+            path: run_dir.clone(),
+            source,
+        })?;
+
+        let env = resolve_env(&spec)?;
+        let mut files = spec.compose_files();
+        files.extend(overrides.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())));
+        let mut project = Project {
+            name: project_name,
+            files,
+            env,
+        };
+        let config = project.config().await.map_err(|source| StackError::Config {
+            stack: spec.name.clone(),
+            source,
+        })?;
+
+        let labels_file = run_dir.join("compose.labels.yml");
+        let labels = labels_override(&config, &run_id);
+        std::fs::write(&labels_file, labels).map_err(|source| StackError::Io {
+            path: labels_file.clone(),
+            source,
+        })?;
+        project.files.push(labels_file);
+
+        let staff_token = Secret::new(random_hex(20));
+        Ok(Stack {
+            spec,
+            run_id,
+            project,
+            config,
+            run_dir,
+            staff_token,
+            compose: None,
+            torn_down: false,
+        })
+    }
+
+    /// Builds the images the project builds.
+    pub async fn build(&self) -> Result<(), StackError> {
+        let needs_build = self.config.services.values().any(|s| s.build.is_some());
+        if !needs_build {
+            return Ok(());
+        }
+        self.project
+            .run_ok(["build"], BUILD_TIMEOUT)
+            .await
+            .map(|_| ())
+            .map_err(|source| StackError::Build {
+                stack: self.spec.name.clone(),
+                source,
+            })
+    }
+
+    /// Starts the stack through testcontainers and waits for its healthchecks.
+    pub async fn up(&mut self) -> Result<(), StackError> {
+        let mut compose = DockerCompose::with_local_client(self.project.files.as_slice())
+            .with_project_name(self.project.name.clone())
+            .with_env_vars(self.project.env.clone().into_iter().collect())
+            .with_build(false)
+            .with_wait(true);
+        compose.with_remove_volumes(true);
+        let result = compose.up().await;
+        // Keep the handle even when `up` failed: its containers hold the logs the evidence
+        // needs, and teardown goes through it.
+        self.compose = Some(compose);
+        result.map_err(|err| StackError::Up {
+            stack: self.spec.name.clone(),
+            source: Box::new(err),
+        })
+    }
+
+    /// Runs the spec's one-shot operations (migrate ∥ collectstatic), then the staff account.
+    pub async fn operations(&self) -> Vec<OperationResult> {
+        let staff_after = self.spec.staff.as_ref().and_then(|s| s.after.clone());
+        let first = futures::future::join_all(
+            self.spec.operations.iter().map(|op| self.operation(&op.name, &op.service, &op.command, &[])),
+        )
+        .await;
+        let mut results = first;
+        if let Some(staff) = &self.spec.staff {
+            let prerequisite_failed = staff_after
+                .as_ref()
+                .is_some_and(|after| results.iter().any(|r| &r.name == after && !r.succeeded()));
+            if !prerequisite_failed {
+                let token = self.staff_token.expose().to_owned();
+                results.push(
+                    self.operation("staff", &staff.service, &staff.command, &[(staff.token_env.as_str(), token.as_str())])
+                        .await,
+                );
+            }
+        }
+        results
+    }
+
+    async fn operation(
+        &self,
+        name: &str,
+        service: &str,
+        command: &[String],
+        env: &[(&str, &str)],
+    ) -> OperationResult {
+        let started = Instant::now();
+        let output = self
+            .project
+            .run_rm(service, command, env, OPERATION_TIMEOUT)
+            .await
+            .map_err(|err| err.to_string());
+        OperationResult {
+            name: name.to_owned(),
+            command: format!("docker compose run --rm {service} {}", command.join(" ")),
+            duration: started.elapsed(),
+            output,
+        }
+    }
+
+    /// The URLs of the started stack (ephemeral host ports) and the certificate to trust.
+    pub async fn endpoints(&self) -> Result<Endpoints, StackError> {
+        let public = &self.spec.public;
+        let https_port = match public.https_port {
+            Some(port) => Some(self.host_port(&public.service, port).await?),
+            None => None,
+        };
+        let http_port = match public.http_port {
+            Some(port) => Some(self.host_port(&public.service, port).await?),
+            None => None,
+        };
+        let mail_port = match &self.spec.mail {
+            Some(mail) => Some(self.host_port(&mail.service, mail.api_port).await?),
+            None => None,
+        };
+        let ca_cert_pem = match (&public.ca_cert, https_port) {
+            (Some(path), Some(_)) => {
+                let out = self
+                    .project
+                    .exec(&public.service, &["cat".to_owned(), path.clone()], Duration::from_secs(30))
+                    .await
+                    .map_err(|err| StackError::Inspect {
+                        what: format!("{path} in `{}`", public.service),
+                        source: Box::new(err),
+                    })?;
+                if !out.success || !out.stdout.contains("BEGIN CERTIFICATE") {
+                    return Err(StackError::Inspect {
+                        what: format!("{path} in `{}`", public.service),
+                        source: format!("no PEM certificate there: {}", out.combined().trim()).into(),
+                    });
+                }
+                Some(out.stdout.into_bytes())
+            }
+            _ => None,
+        };
+        let url = |scheme: &str, port: u16| url::Url::parse(&format!("{scheme}://{}:{port}/", public.host)).ok();
+        Ok(Endpoints {
+            https_url: https_port.and_then(|p| url("https", p)),
+            http_url: http_port.and_then(|p| url("http", p)),
+            mail_api_url: mail_port.and_then(|p| url::Url::parse(&format!("http://127.0.0.1:{p}/")).ok()),
+            ca_cert_pem,
+        })
+    }
+
+    async fn host_port(&self, service: &str, port: u16) -> Result<u16, StackError> {
+        let inspect_err = |source: Box<dyn std::error::Error + Send + Sync>| StackError::Inspect {
+            what: format!("the host port of `{service}:{port}`"),
+            source,
+        };
+        let compose = self
+            .compose
+            .as_ref()
+            .ok_or_else(|| inspect_err("the stack is not started".into()))?;
+        let container = compose
+            .service(service)
+            .ok_or_else(|| inspect_err(format!("no running service `{service}`").into()))?;
+        container
+            .get_host_port_ipv4(port)
+            .await
+            .map_err(|err| inspect_err(Box::new(err)))
+    }
+
+    /// Tears the stack down: containers, networks and volumes. Idempotent.
+    pub async fn teardown(&mut self) -> Result<(), CommandError> {
+        if self.torn_down {
+            return Ok(());
+        }
+        if let Some(compose) = self.compose.take() {
+            // Through testcontainers first; our own `down` below also removes orphans
+            // (`run --rm` leftovers of an interrupted run) and is a no-op when all is gone.
+            let _ = compose.down().await;
+        }
+        self.project.down().await?;
+        self.torn_down = true;
+        Ok(())
+    }
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        // A panic or an early return must not leak the stack.
+        if !self.torn_down {
+            self.project.down_blocking();
+        }
+    }
+}
+
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .collect()
+}
+
+/// The variables passed to compose: the env file, then generated secrets, then the spec's
+/// `env` (interpolated), then the optional build CA bundle.
+fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError> {
+    let mut vars = match spec.env_file() {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path).map_err(|source| StackError::Io { path: path.clone(), source })?;
+            parse_env_file(&text)
+        }
+        None => BTreeMap::new(),
+    };
+    for name in &spec.secrets.generate {
+        let value = random_hex(24);
+        secret::register(&value);
+        vars.insert(name.clone(), value);
+    }
+    for (key, value) in &spec.env {
+        let resolved = interpolate(value, &vars);
+        vars.insert(key.clone(), resolved);
+    }
+    if !vars.contains_key("BUILD_CA_BUNDLE") {
+        match std::env::var("BUILD_CA_BUNDLE") {
+            Ok(bundle) if !bundle.is_empty() => {
+                vars.insert("BUILD_CA_BUNDLE".into(), bundle);
+            }
+            _ => {
+                let host_bundle = Path::new("/etc/ssl/certs/ca-certificates.crt");
+                if host_bundle.is_file() {
+                    vars.insert("BUILD_CA_BUNDLE".into(), host_bundle.display().to_string());
+                }
+            }
+        }
+    }
+    Ok(vars)
+}
+
+/// A compose override (JSON is YAML) that labels every service, network and volume with the
+/// run's ownership, so the sweep can find them if this process dies.
+fn labels_override(config: &ComposeConfig, run_id: &str) -> String {
+    let labels = serde_json::json!({
+        LABEL_RUN: run_id,
+        LABEL_PID: std::process::id().to_string(),
+        LABEL_BOOT: boot_id(),
+    });
+    let not_external = |value: &serde_json::Value| {
+        !value.get("external").and_then(serde_json::Value::as_bool).unwrap_or(false)
+    };
+    let services: serde_json::Map<String, serde_json::Value> = config
+        .services
+        .keys()
+        .map(|name| (name.clone(), serde_json::json!({ "labels": labels })))
+        .collect();
+    let networks: serde_json::Map<String, serde_json::Value> = config
+        .networks
+        .iter()
+        .filter(|(_, v)| not_external(v))
+        .map(|(name, _)| (name.clone(), serde_json::json!({ "labels": labels })))
+        .collect();
+    let volumes: serde_json::Map<String, serde_json::Value> = config
+        .volumes
+        .iter()
+        .filter(|(_, v)| not_external(v))
+        .map(|(name, _)| (name.clone(), serde_json::json!({ "labels": labels })))
+        .collect();
+    let mut doc = serde_json::json!({ "services": services });
+    if !networks.is_empty() {
+        doc["networks"] = serde_json::Value::Object(networks);
+    }
+    if !volumes.is_empty() {
+        doc["volumes"] = serde_json::Value::Object(volumes);
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn labels_cover_services_networks_and_owned_volumes() {
+        let config: ComposeConfig = serde_json::from_value(serde_json::json!({
+            "services": {"nginx": {"image": "n:1"}, "backend": {"image": "b:1"}},
+            "networks": {"internal": {"internal": true}, "infra": {"external": true}},
+            "volumes": {"postgres_data": {}}
+        }))
+        .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&labels_override(&config, "abcd1234")).unwrap();
+        assert_eq!(doc["services"]["nginx"]["labels"][LABEL_RUN], "abcd1234");
+        assert_eq!(doc["services"]["backend"]["labels"][LABEL_PID], std::process::id().to_string());
+        assert!(doc["networks"]["internal"]["labels"].is_object());
+        assert!(doc["networks"].get("infra").is_none(), "an external network is not ours to label");
+        assert!(doc["volumes"]["postgres_data"]["labels"].is_object());
+    }
+
+    #[test]
+    fn project_names_are_compose_safe() {
+        assert_eq!(sanitize("AzioneLab Stage_2"), "azionelab-stage-2");
+    }
+}
