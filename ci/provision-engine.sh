@@ -60,9 +60,8 @@ if ! engine_answers; then
     log "removing stale $pidfile left by an uncleanly stopped dockerd"
     as_root rm -f "$pidfile"
   fi
-  for stale in /var/run/docker/containerd/containerd.pid; do
-    if [ -f "$stale" ] && ! kill -0 "$(cat "$stale")" 2>/dev/null; then as_root rm -f "$stale"; fi
-  done
+  stale=/var/run/docker/containerd/containerd.pid
+  if [ -f "$stale" ] && ! kill -0 "$(cat "$stale")" 2>/dev/null; then as_root rm -f "$stale"; fi
   log "starting dockerd in the background (log: /var/log/dockerd.log)"
   as_root sh -c 'nohup dockerd >>/var/log/dockerd.log 2>&1 &'
   start=$(date +%s)

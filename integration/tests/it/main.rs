@@ -12,3 +12,4 @@ mod common;
 mod container;
 mod gate;
 mod teeth;
+mod lint;
