@@ -1,1 +1,362 @@
-fn main() {}
+//! The `smoke` command: `smoke run` checks a live site (after a deploy or a rollback),
+//! `smoke list` prints the checks. Exit codes are documented in `smoke/README.md` and
+//! [`smoke::exit`].
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand};
+
+use smoke::check::{Category, Step, Suite};
+use smoke::exit;
+use smoke::mailbox::MailboxConfig;
+use smoke::runner::{
+    self, Http, NoProgress, Progress, Selection, Target, TerminalProgress, Timeouts,
+};
+use smoke::secret::{Secret, mask};
+
+/// Smoke checks for Django web apps deployed with Docker Compose.
+#[derive(Debug, Parser)]
+#[command(name = "smoke", version, about, long_about = None)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the checks against a site.
+    Run(RunArgs),
+    /// List the checks: name, category, what each proves.
+    List(ListArgs),
+    /// Build, start, migrate and check a compose stack, then tear it down: the release gate.
+    Gate(smoke::gate::GateArgs),
+}
+
+/// Options of `smoke run`.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// The site's base URL, e.g. `https://azionelab.example/`.
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    base_url: url::Url,
+    /// The same site over plain HTTP, to check the redirect to HTTPS (skipped without it).
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    http_url: Option<url::Url>,
+    /// Only these categories (and the steps they depend on), comma-separated.
+    #[arg(long, value_name = "CATEGORY", value_delimiter = ',')]
+    category: Vec<Category>,
+    /// A stack description (TOML) instead of the built-in AzioneLab suite.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// A CA certificate (PEM) to trust besides the public roots, for self-signed stacks.
+    #[arg(long, value_name = "PATH")]
+    ca_cert: Option<PathBuf>,
+    /// Where the emails are read: `http://HOST:PORT/` (MailDev API) or `imaps://USER@HOST:993/`
+    /// (password from `SMOKE_IMAP_PASSWORD`). Email steps are skipped without it.
+    #[arg(long, value_name = "URL")]
+    mailbox: Option<String>,
+    /// Deadline of one HTTP request (`500ms`, `10s`, `1m`).
+    #[arg(long, value_name = "DURATION", default_value = "10s", value_parser = parse_duration)]
+    request_timeout: Duration,
+    /// How long to wait for each email.
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = parse_duration)]
+    mail_timeout: Duration,
+    /// How long to wait for the health endpoint before giving up (exit 3).
+    #[arg(long, value_name = "DURATION", default_value = "30s", value_parser = parse_duration)]
+    ready_timeout: Duration,
+    /// The largest response body read, in bytes; larger ones fail the check that reads them.
+    #[arg(long, value_name = "BYTES", default_value_t = runner::DEFAULT_MAX_BODY)]
+    max_body: usize,
+    /// The run id naming what the run creates (random by default).
+    #[arg(long, value_name = "ID", value_parser = parse_run_id)]
+    run_id: Option<String>,
+    /// Write the report as JSON.
+    #[arg(long, value_name = "PATH")]
+    report_json: Option<PathBuf>,
+    /// Write the report as JUnit XML.
+    #[arg(long, value_name = "PATH")]
+    report_junit: Option<PathBuf>,
+    /// Append the report as Markdown (e.g. to `$GITHUB_STEP_SUMMARY`).
+    #[arg(long, value_name = "PATH")]
+    report_markdown: Option<PathBuf>,
+    /// Print no live progress lines on standard error.
+    #[arg(long)]
+    quiet: bool,
+}
+
+/// Options of `smoke list`.
+#[derive(Debug, Args)]
+struct ListArgs {
+    /// List the checks of this stack description instead of the built-in suite.
+    #[arg(long, value_name = "FILE")]
+    stack: Option<PathBuf>,
+    /// Only these categories, comma-separated.
+    #[arg(long, value_name = "CATEGORY", value_delimiter = ',')]
+    category: Vec<Category>,
+}
+
+/// A user-facing error: the message (one paragraph) and its exit code.
+struct Fatal {
+    code: u8,
+    message: String,
+}
+
+impl Fatal {
+    fn usage(message: impl Into<String>) -> Self {
+        Fatal {
+            code: exit::USAGE,
+            message: message.into(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Run(args) => run(args).await,
+        Command::List(args) => list(&args),
+        Command::Gate(args) => return smoke::gate::main(args).await,
+    };
+    match result {
+        Ok(code) => exit::code(code),
+        Err(fatal) => {
+            eprintln!("error: {}", mask(&fatal.message));
+            exit::code(fatal.code)
+        }
+    }
+}
+
+fn parse_http_url(text: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(text.trim()).map_err(|e| {
+        format!("`{text}` is not a URL: {e} (write it like `https://example.test/`)")
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(format!(
+            "`{text}` is not an HTTP(S) URL (write it like `https://example.test/`)"
+        ));
+    }
+    if url.host_str().is_none_or(str::is_empty) {
+        return Err(format!("`{text}` names no host"));
+    }
+    Ok(url)
+}
+
+fn parse_duration(text: &str) -> Result<Duration, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit() && c != '.')
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let value: f64 = number
+        .parse()
+        .map_err(|_| format!("`{text}` is not a duration (write `500ms`, `10s` or `2m`)"))?;
+    let seconds = match unit.trim() {
+        "ms" => value / 1000.0,
+        "" | "s" => value,
+        "m" => value * 60.0,
+        other => {
+            return Err(format!(
+                "unknown unit `{other}` in `{text}` (use `ms`, `s` or `m`)"
+            ));
+        }
+    };
+    Duration::try_from_secs_f64(seconds).map_err(|e| format!("`{text}`: {e}"))
+}
+
+fn parse_run_id(text: &str) -> Result<String, String> {
+    if !text.is_empty()
+        && text.len() <= 32
+        && text.chars().all(|c| c.is_ascii_alphanumeric() || c == '-')
+    {
+        Ok(text.to_ascii_lowercase())
+    } else {
+        Err(format!(
+            "`{text}` must be 1 to 32 letters, digits or `-` (it goes into email addresses)"
+        ))
+    }
+}
+
+fn selection(categories: &[Category]) -> Selection {
+    if categories.is_empty() {
+        Selection::All
+    } else {
+        Selection::Categories(categories.to_vec())
+    }
+}
+
+fn load_suite(stack: Option<&Path>) -> Result<Suite, Fatal> {
+    match stack {
+        Some(path) => {
+            smoke::catalog::from_stack_file(path).map_err(|e| Fatal::usage(e.to_string()))
+        }
+        None => Ok(smoke::catalog::reference()),
+    }
+}
+
+/// A secret from the environment; empty counts as unset.
+fn env_secret(name: &str) -> Option<Secret> {
+    std::env::var(name)
+        .ok()
+        .filter(|v| !v.trim().is_empty())
+        .map(|v| Secret::new(v.trim()))
+}
+
+fn list(args: &ListArgs) -> Result<u8, Fatal> {
+    let suite = load_suite(args.stack.as_deref())?;
+    let selection = selection(&args.category);
+    let steps: Vec<&Step> = suite
+        .steps()
+        .filter(|s| selection.includes(s.category))
+        .collect();
+    let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
+    println!(
+        "{:<width$}  {:<12}  {:<8}  PROVES",
+        "NAME", "CATEGORY", "NEEDS"
+    );
+    for step in steps {
+        let mut needs = Vec::new();
+        if step.needs_staff() {
+            needs.push("staff");
+        }
+        if step.needs_mailbox() {
+            needs.push("mail");
+        }
+        if step.needs_http_url() {
+            needs.push("http");
+        }
+        let needs = if needs.is_empty() {
+            "-".to_owned()
+        } else {
+            needs.join(",")
+        };
+        println!(
+            "{:<width$}  {:<12}  {:<8}  {}",
+            step.name,
+            step.category.as_str(),
+            needs,
+            step.proves
+        );
+    }
+    Ok(exit::SUCCESS)
+}
+
+async fn run(args: RunArgs) -> Result<u8, Fatal> {
+    // Secrets first, so that every later message is masked.
+    let staff_token = env_secret("SMOKE_STAFF_TOKEN");
+    let imap_password = env_secret("SMOKE_IMAP_PASSWORD");
+    let suite = load_suite(args.stack.as_deref())?;
+    let ca_cert_pem = match &args.ca_cert {
+        Some(path) => Some(std::fs::read(path).map_err(|e| {
+            Fatal::usage(format!(
+                "failed to read the CA certificate `{}`\n  caused by: {e}\n  (pass a PEM file with `--ca-cert`)",
+                path.display()
+            ))
+        })?),
+        None => None,
+    };
+    let mailbox = match &args.mailbox {
+        Some(url) => {
+            let mut config = MailboxConfig::parse(url, imap_password).map_err(|e| {
+                Fatal::usage(format!("failed to use `--mailbox`: {e} (the IMAP password comes from `SMOKE_IMAP_PASSWORD`)"))
+            })?;
+            if let MailboxConfig::Imap(imap) = &mut config {
+                imap.ca_cert_pem.clone_from(&ca_cert_pem);
+            }
+            Some(config)
+        }
+        None => None,
+    };
+    let mut target = Target::new(args.base_url.clone());
+    target.http_url = args.http_url.clone();
+    target.ca_cert_pem = ca_cert_pem;
+    target.staff_token = staff_token;
+    target.mailbox = mailbox;
+    target.timeouts = Timeouts {
+        request: args.request_timeout,
+        mail: args.mail_timeout,
+        ready: args.ready_timeout,
+    };
+    target.max_body = args.max_body.max(1024);
+    if let Some(id) = &args.run_id {
+        target.run_id.clone_from(id);
+    }
+    if let Err(error) = Http::new(&target) {
+        return Err(Fatal::usage(format!(
+            "{error}\n  (the file was `{}`)",
+            args.ca_cert.as_deref().unwrap_or(Path::new("?")).display()
+        )));
+    }
+    let terminal = TerminalProgress::new(&suite);
+    let progress: &dyn Progress = if args.quiet { &NoProgress } else { &terminal };
+    progress.note(&format!(
+        "smoke run {} against {}: waiting for `{}`",
+        target.run_id, target.base_url, suite.readiness.path
+    ));
+    if let Err(not_ready) = runner::wait_ready(&target, &suite, target.timeouts.ready).await {
+        return Err(Fatal {
+            code: exit::UNREACHABLE,
+            message: not_ready.to_string(),
+        });
+    }
+    let report = runner::run(&suite, &target, &selection(&args.category), progress).await;
+    print!("{}", smoke::report::render_human(&report));
+    let write =
+        |what: &str,
+         path: &Option<PathBuf>,
+         writer: fn(&smoke::report::RunReport, &Path) -> std::io::Result<()>| {
+            match path {
+                Some(path) => writer(&report, path).map_err(|e| {
+                    Fatal::usage(format!(
+                        "failed to write the {what} report `{}`\n  caused by: {e}",
+                        path.display()
+                    ))
+                }),
+                None => Ok(()),
+            }
+        };
+    write("JSON", &args.report_json, smoke::report::write_json)?;
+    write("JUnit", &args.report_junit, smoke::report::write_junit)?;
+    write(
+        "Markdown",
+        &args.report_markdown,
+        smoke::report::write_markdown,
+    )?;
+    Ok(if report.interrupted {
+        exit::INTERRUPTED
+    } else if report.passed() {
+        exit::SUCCESS
+    } else {
+        exit::CHECK_FAILED
+    })
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_parse_with_units() {
+        assert_eq!(parse_duration("500ms"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
+        assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("3"), Ok(Duration::from_secs(3)));
+        assert!(parse_duration("ten").is_err());
+        assert!(parse_duration("1h").is_err());
+    }
+
+    #[test]
+    fn urls_must_be_http_with_a_host() {
+        assert!(parse_http_url("https://example.test/").is_ok());
+        assert!(parse_http_url("example.test").is_err());
+        assert!(parse_http_url("ftp://example.test/").is_err());
+    }
+
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory as _;
+        Cli::command().debug_assert();
+    }
+}
