@@ -470,6 +470,25 @@ mod tests {
     }
 
     #[test]
+    fn base64url_with_its_own_alphabet_unpadded_is_found() {
+        // `fb ef be` encodes to `----` in base64url (`++++` in standard base64).
+        let mut bytes = vec![0xfb, 0xef, 0xbe];
+        bytes.extend_from_slice(EMAIL.as_bytes());
+        let encoded = b64url(&bytes);
+        assert!(
+            encoded.starts_with("----") && !encoded.ends_with('='),
+            "{encoded}"
+        );
+        assert_eq!(
+            reveals_personal_data(&format!("v2:{encoded}:sig"), &[EMAIL]).as_deref(),
+            Some(
+                "the email `visitor.smoke@example.org` appears base64url-encoded in segment 2 \
+                 (`----dmlzaXRv…`)"
+            )
+        );
+    }
+
+    #[test]
     fn signing_dumps_compressed_payloads_are_inflated() {
         let json = format!(
             "{{\"booking\":\"b3f1c2aa-0000-4000-8000-000000000000\",\"email\":\"{EMAIL}\",\

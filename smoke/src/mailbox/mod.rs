@@ -5,9 +5,9 @@
 //! behind one [`Mailbox`]:
 //!
 //! - [`MailboxConfig::Http`]: the REST API of a MailDev 2.x mail catcher (the test stack's
-//!   `mail` service), read with `reqwest` ([`maildev`]).
+//!   `mail` service), read with `reqwest` (module `maildev`).
 //! - [`MailboxConfig::Imap`]: a live site's real inbox over IMAP4rev1, `imaps://` with rustls
-//!   or cleartext `imap://` to a loopback server only ([`imap`]).
+//!   or cleartext `imap://` to a loopback server only (module `imap`).
 //!
 //! [`Mailbox::wait_for`] polls with a deadline and a growing delay; when the deadline passes,
 //! [`MailboxError::NeverArrived`] says what the mailbox did hold, so a person can tell an email

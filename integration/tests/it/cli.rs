@@ -1,1 +1,0 @@
-//! `smoke` CLI tests against loopback servers.
