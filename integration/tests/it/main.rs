@@ -13,3 +13,4 @@ mod container;
 mod gate;
 mod teeth;
 mod lint;
+mod release;

@@ -1,0 +1,125 @@
+#!/usr/bin/env bash
+# Gates this commit and, only when the gate is green, creates the release: the annotated tag
+# vVERSION (its message records the digest of every verified image and the gate's report
+# summary) and the image tags REPO:VERSION. Builds the images once, gates exactly those
+# (`smoke gate --no-build`), and refuses to tag if an image changed meanwhile.
+#
+# Refuses, creating nothing, when the gate is red, the work tree has uncommitted changes, or
+# the tag or an image tag already exists. Extra gate arguments follow `--`, e.g.
+#   bash ci/release-gate.sh 0.2.0 -- --override fixtures/broken/x/compose.override.yml
+# Exit: 0 released; 2 refused (usage, dirty tree, tag exists); otherwise the gate's own code
+# (1 a check failed, 3 never ready, 4 the stack failed to build or start, 130 interrupted).
+# Environment: SMOKE_BIN (a built `smoke`; default `cargo run -q -p smoke --`),
+# RELEASE_STACK (default fixtures/azionelab), RELEASE_REPORT_DIR (default target/gate-release/VERSION).
+# Run by hand from the repo root: `bash ci/release-gate.sh 0.2.0`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { printf 'release-gate: %s\n' "$*" >&2; }
+refuse() { printf 'release-gate: refused: %s\nrelease-gate: nothing was tagged.\n' "$*" >&2; exit 2; }
+
+version=${1:-}
+[ -n "$version" ] || refuse "usage: ci/release-gate.sh VERSION [-- GATE_ARGS...]"
+shift
+if [ "${1:-}" = "--" ]; then shift; fi
+gate_args=("$@")
+# A Docker tag and a git tag at once: digits, then an optional pre-release (no `+`).
+[[ $version =~ ^[0-9]+\.[0-9]+\.[0-9]+(-[0-9A-Za-z][0-9A-Za-z.-]*)?$ ]] \
+  || refuse "\`$version\` is not a version like 1.2.3 or 1.2.3-rc.1"
+tag="v$version"
+stack=${RELEASE_STACK:-fixtures/azionelab}
+report_dir=${RELEASE_REPORT_DIR:-target/gate-release/$version}
+
+# 1. Preconditions: a clean tree (the tag must name exactly what was gated) and a new tag.
+dirty=$(git status --porcelain)
+[ -z "$dirty" ] || refuse "the work tree has uncommitted changes (commit or stash them first):
+$dirty"
+if git rev-parse -q --verify "refs/tags/$tag" >/dev/null; then
+  refuse "the tag \`$tag\` already exists (on $(git rev-parse --short "$tag^{commit}")); pick a new version"
+fi
+commit=$(git rev-parse HEAD)
+
+# 2. The compose file set and the deployable images, read from the stack's gate.toml.
+overrides=()
+for ((i = 0; i < ${#gate_args[@]}; i++)); do
+  if [ "${gate_args[i]}" = "--override" ] && [ $((i + 1)) -lt ${#gate_args[@]} ]; then
+    overrides+=("${gate_args[i + 1]}")
+  fi
+done
+mapfile -t compose < <(python3 - "$stack" "${overrides[@]}" <<'PY'
+import os, sys, tomllib
+stack = sys.argv[1]
+spec_path = stack if stack.endswith(".toml") else os.path.join(stack, "gate.toml")
+spec = tomllib.load(open(spec_path, "rb"))
+root = os.path.dirname(spec_path)
+if spec.get("env_file"):
+    print("--env-file"); print(os.path.join(root, spec["env_file"]))
+for f in spec["compose_files"] + sys.argv[2:]:
+    print("-f"); print(f if f in sys.argv[2:] else os.path.join(root, f))
+PY
+) || refuse "failed to read \`$stack/gate.toml\`"
+test_only=$(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb")).get("test_only_services", [])))' "$stack/gate.toml")
+dc() { docker compose --project-name "release-gate-${version//./-}" "${compose[@]}" "$@"; }
+mapfile -t images < <(dc config --format json | python3 -c '
+import json, sys
+test_only = set(sys.argv[1].split())
+services = json.load(sys.stdin)["services"]
+print("\n".join(sorted({s["image"] for name, s in services.items() if name not in test_only and s.get("image")})))
+' "$test_only")
+[ "${#images[@]}" -gt 0 ] || refuse "the stack names no images to release"
+for image in "${images[@]}"; do
+  if docker image inspect "${image%:*}:$version" >/dev/null 2>&1; then
+    refuse "the image tag \`${image%:*}:$version\` already exists; pick a new version"
+  fi
+done
+
+# 3. Build once, record what was built, then gate exactly those images.
+if [ -z "${BUILD_CA_BUNDLE:-}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
+  export BUILD_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
+fi
+log "building the images of $stack"
+dc build >&2 || { log "FAILED: the images did not build; nothing was tagged"; exit 4; }
+declare -A built
+for image in "${images[@]}"; do built[$image]=$(docker image inspect --format '{{.Id}}' "$image"); done
+
+mkdir -p "$report_dir"
+if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
+log "gating $commit ($tag) with: smoke gate $stack --no-build ${gate_args[*]}"
+status=0
+"${smoke[@]}" gate "$stack" --no-build --runs-dir target/gate-release/runs \
+  --report-json "$report_dir/report.json" --report-junit "$report_dir/junit.xml" \
+  --report-markdown "$report_dir/report.md" "${gate_args[@]}" || status=$?
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f "$report_dir/report.md" ]; then
+  cat "$report_dir/report.md" >>"$GITHUB_STEP_SUMMARY"
+fi
+if [ "$status" -ne 0 ]; then
+  log "FAILED: the gate exited $status; no tag and no image tag were created (reports in $report_dir)"
+  exit "$status"
+fi
+
+# 4. Green: the images must still be the ones gated, then tag them and the commit.
+for image in "${images[@]}"; do
+  now=$(docker image inspect --format '{{.Id}}' "$image")
+  [ "$now" = "${built[$image]}" ] || refuse "\`$image\` changed while the gate ran (was ${built[$image]}, now $now); run again"
+done
+annotation="$report_dir/tag-message.txt"
+{
+  printf 'Release %s\n\nGate: PASSED on commit %s (%s)\n\n' "$version" "$commit" "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
+  printf 'Verified images (docker image inspect --format {{.Id}}), tagged :%s:\n' "$version"
+  for image in "${images[@]}"; do printf '  %s=%s\n' "${image%:*}:$version" "${built[$image]}"; done
+  printf '\nGate report:\n\n'
+  if [ -f "$report_dir/report.md" ]; then cat "$report_dir/report.md"; else echo "(no Markdown report)"; fi
+} >"$annotation"
+
+created=()
+undo() { for t in "${created[@]}"; do docker image rm "$t" >/dev/null 2>&1 || true; done; }
+for image in "${images[@]}"; do
+  docker tag "${built[$image]}" "${image%:*}:$version" || { undo; refuse "docker tag of \`$image\` failed"; }
+  created+=("${image%:*}:$version")
+done
+ident=()
+git config user.email >/dev/null || ident=(-c user.name=release-gate -c user.email=release-gate@localhost)
+git "${ident[@]}" tag -a "$tag" -F "$annotation" "$commit" || { undo; refuse "git tag $tag failed"; }
+
+log "PASSED: created $tag on $commit and the image tags ${created[*]}"
+log "push the tag with: git push origin $tag"
