@@ -618,3 +618,28 @@ async fn a_closed_imap_port_is_unreachable() {
         other => panic!("expected Unreachable, got {other:?}"),
     }
 }
+
+#[tokio::test]
+async fn imap_a_poll_cut_short_does_not_break_the_next_one() {
+    let Some(mut dovecot) =
+        start_dovecot("imap_a_poll_cut_short_does_not_break_the_next_one", false)
+    else {
+        return;
+    };
+    dovecot.ready().await;
+    dovecot
+        .deliver(&confirmation("visitor@example.org", "CUT001"))
+        .await;
+    let mailbox = open(dovecot.config(false, "INBOX")).await;
+    let wanted = query("visitor@example.org", "CUT001");
+    // Cancel polls at various points of their command exchange; each may leave a half-read
+    // response on the connection, which must be dropped rather than reused.
+    for micros in [1, 50, 200, 1_000, 3_000] {
+        let _ = tokio::time::timeout(Duration::from_micros(micros), mailbox.count(&wanted)).await;
+        assert_eq!(
+            mailbox.count(&wanted).await.ok(),
+            Some(1),
+            "after a poll cut at {micros} µs"
+        );
+    }
+}
