@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# Runs the smoke checks (pages, booking, confirmation, check-in) against a live site with
+# `smoke run`, after a deploy or a rollback, and writes JSON, JUnit and Markdown reports
+# (the Markdown is also appended to $GITHUB_STEP_SUMMARY when that is set).
+#
+# Credentials and options come from the environment, never from arguments:
+#   SMOKE_STAFF_TOKEN    DRF token of the smoke staff user (check-in checks skip without it)
+#   SMOKE_MAILBOX        imaps://USER@HOST:993/ or a MailDev URL (email checks skip without it)
+#   SMOKE_IMAP_PASSWORD  the IMAP password
+#   SMOKE_HTTP_URL       the site over plain HTTP, to check the redirect to HTTPS
+#   SMOKE_CA_CERT        a PEM file to trust besides the public roots (self-signed sites)
+#   SMOKE_CATEGORIES     only these categories, comma-separated
+#   SMOKE_REPORT_DIR     where the reports go (default target/smoke-report)
+#   SMOKE_BIN            a built `smoke` (default `cargo run -q -p smoke --`)
+# Exit: smoke's own code (0 passed, 1 a check failed, 2 usage, 3 unreachable, 130 interrupted).
+# Run by hand from the repo root: `bash ci/post-deploy-smoke.sh https://azionelab.example.org/`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+url=${1:?usage: ci/post-deploy-smoke.sh URL}
+report_dir=${SMOKE_REPORT_DIR:-target/smoke-report}
+mkdir -p "$report_dir"
+# `--report-markdown` appends; each run starts a fresh file.
+rm -f "$report_dir/report.md"
+
+args=(run --base-url "$url" --report-json "$report_dir/report.json"
+  --report-junit "$report_dir/junit.xml" --report-markdown "$report_dir/report.md")
+if [ -n "${SMOKE_HTTP_URL:-}" ]; then args+=(--http-url "$SMOKE_HTTP_URL"); fi
+if [ -n "${SMOKE_MAILBOX:-}" ]; then args+=(--mailbox "$SMOKE_MAILBOX"); fi
+if [ -n "${SMOKE_CA_CERT:-}" ]; then args+=(--ca-cert "$SMOKE_CA_CERT"); fi
+if [ -n "${SMOKE_CATEGORIES:-}" ]; then args+=(--category "$SMOKE_CATEGORIES"); fi
+if [ -n "${SMOKE_READY_TIMEOUT:-}" ]; then args+=(--ready-timeout "$SMOKE_READY_TIMEOUT"); fi
+if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
+
+status=0
+"${smoke[@]}" "${args[@]}" || status=$?
+if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f "$report_dir/report.md" ]; then
+  cat "$report_dir/report.md" >>"$GITHUB_STEP_SUMMARY"
+fi
+case $status in
+  0) echo "post-deploy-smoke: PASSED against $url (reports in $report_dir)" >&2 ;;
+  1) echo "post-deploy-smoke: FAILED: a check failed against $url; roll back with \`bash ci/rollback.sh\` (reports in $report_dir)" >&2 ;;
+  3) echo "post-deploy-smoke: FAILED: $url is unreachable or never became ready" >&2 ;;
+  *) echo "post-deploy-smoke: FAILED: smoke exited $status" >&2 ;;
+esac
+exit "$status"
