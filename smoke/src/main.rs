@@ -18,7 +18,7 @@ use smoke::secret::{Secret, mask};
 
 /// Smoke checks for Django web apps deployed with Docker Compose.
 #[derive(Debug, Parser)]
-#[command(name = "smoke", version, about, long_about = None)]
+#[command(name = "smoke", version, about, long_about = None, args_override_self = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,

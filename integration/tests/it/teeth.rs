@@ -83,8 +83,11 @@ async fn gate_fails_on_broken_variant(#[files("../fixtures/broken/*/expect.toml"
     };
     assert_eq!(verdict, expectation.verdict, "the gate's verdict on {context}");
     assert!(outcome.report.leftovers.is_empty(), "left behind: {:?}\n{context}", outcome.report.leftovers);
-    if expectation.verdict != "failed" {
-        assert!(outcome.evidence.is_some(), "a stack that did not come up must leave evidence\n{context}");
+    assert!(outcome.evidence.is_some(), "a red gate must save evidence before teardown\n{context}");
+    if expectation.verdict == "stack-failed" {
+        // Nothing ran; the evidence must show the service that kept the stack down.
+        let summary = &outcome.evidence.as_ref().map(|e| e.summary.clone()).unwrap_or_default();
+        assert!(summary.contains("`backend`"), "the evidence does not show the backend:\n{summary}");
         return;
     }
 
@@ -100,5 +103,4 @@ async fn gate_fails_on_broken_variant(#[files("../fixtures/broken/*/expect.toml"
     let reported: BTreeSet<String> = outcome.report.checks.iter().map(|c| c.name.clone()).collect();
     let unreported: Vec<String> = smoke::catalog::reference().steps().map(|s| s.name.clone()).filter(|n| !reported.contains(n)).collect();
     assert!(unreported.is_empty(), "checks missing from the report: {unreported:?}\n{context}");
-    assert!(outcome.evidence.is_some(), "a failed gate must save evidence\n{context}");
 }

@@ -14,7 +14,8 @@ use crate::secret::mask;
 
 /// The stack gated when none is named: the reference stack shipped beside this crate.
 pub fn bundled_stack() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/azionelab")
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures/azionelab");
+    std::fs::canonicalize(&path).unwrap_or(path)
 }
 
 /// Exit code when the stack could not be built or started (evidence is saved).

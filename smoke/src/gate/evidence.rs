@@ -44,7 +44,7 @@ pub async fn collect(project: &Project, dir: &Path) -> Evidence {
             .run(["logs", "--no-color", "--timestamps", "--tail", &SAVED_TAIL.to_string(), service], timeout)
             .await
         {
-            Ok(out) => out.combined(),
+            Ok(out) => strip_ansi(&out.combined()),
             Err(err) => format!("(failed to read the logs of `{service}`: {err})"),
         };
         write(dir, &format!("{service}.log"), &logs);
@@ -93,6 +93,28 @@ fn write(dir: &Path, name: &str, text: &str) {
     let _ = std::fs::write(dir.join(name), mask(text));
 }
 
+/// Removes terminal control sequences (`ESC [ ... letter`) that compose writes even with
+/// `--no-color`, so saved logs read as plain text.
+fn strip_ansi(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\u{1b}' {
+            if chars.peek() == Some(&'[') {
+                chars.next();
+                for next in chars.by_ref() {
+                    if next.is_ascii_alphabetic() {
+                        break;
+                    }
+                }
+            }
+            continue;
+        }
+        out.push(c);
+    }
+    out
+}
+
 fn indent(text: &str) -> String {
     text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
 }
@@ -100,6 +122,11 @@ fn indent(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn terminal_control_sequences_are_stripped() {
+        assert_eq!(strip_ansi("\u{1b}[2Kmail-1  | up\u{1b}[0m"), "mail-1  | up");
+    }
 
     #[test]
     fn the_last_healthcheck_is_summarised() {

@@ -245,7 +245,8 @@ pub async fn health_notices_dependency(
     if let Err(err) = project.run_ok(["stop", dependency.as_str()], Duration::from_secs(60)).await {
         return Some(Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err));
     }
-    let down = poll_until(client, health_url, Duration::from_secs(30), |status| status == want).await;
+    // Generous: a backend whose database host no longer resolves may take seconds to answer.
+    let down = poll_until(client, health_url, Duration::from_secs(45), |status| status == want).await;
     let start = project.run_ok(["start", dependency.as_str()], Duration::from_secs(60)).await;
     let recovered = match &start {
         Ok(_) => poll_until(client, health_url, Duration::from_secs(90), |status| status == 200).await,
@@ -284,7 +285,7 @@ pub async fn poll_until(
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
-        let last = match client.get(url.clone()).timeout(Duration::from_secs(5)).send().await {
+        let last = match client.get(url.clone()).timeout(Duration::from_secs(15)).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.text().await.unwrap_or_default();

@@ -249,8 +249,11 @@ async fn drive(
     let t = Instant::now();
     let ready = runner::wait_ready(&target, suite, READY_DEADLINE).await;
     phases.push("healthy", t.elapsed());
-    if let Err(not_ready) = ready {
-        return Verdict::NeverReady(not_ready.to_string());
+    // Not ready is already a red gate, but the checks still run (they fail fast against a
+    // stack that answers wrongly), so the report shows everything that is broken at once.
+    let not_ready = ready.err().map(|not_ready| not_ready.to_string());
+    if not_ready.is_some() {
+        progress.note("gate: the stack never became ready; running the checks anyway to report everything");
     }
 
     // checks: the smoke suite beside the read-only assertions, then the destructive one.
@@ -279,7 +282,11 @@ async fn drive(
     }
     phases.push("checks", t.elapsed());
 
-    if report.passed() { Verdict::Passed } else { Verdict::Failed }
+    match not_ready {
+        Some(why) => Verdict::NeverReady(why),
+        None if report.passed() => Verdict::Passed,
+        None => Verdict::Failed,
+    }
 }
 
 fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
@@ -371,8 +378,12 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
     let mut source = err.source();
     while let Some(cause) = source {
-        text.push_str("\n  caused by: ");
-        text.push_str(&cause.to_string());
+        let cause_text = cause.to_string();
+        // Some errors print their source inside their own message; say each thing once.
+        if !text.contains(cause_text.trim()) {
+            text.push_str("\n  caused by: ");
+            text.push_str(&cause_text);
+        }
         source = cause.source();
     }
     mask(&text)

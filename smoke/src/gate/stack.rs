@@ -117,6 +117,8 @@ impl Stack {
     ) -> Result<Stack, StackError> {
         let run_id = random_hex(4);
         let project_name = format!("smokegate-{}-{run_id}", sanitize(&spec.name));
+        // Absolute: compose resolves relative paths from the project directory, not from here.
+        let runs_dir = std::path::absolute(runs_dir).unwrap_or_else(|_| runs_dir.to_path_buf());
         let run_dir = runs_dir.join(&project_name);
         std::fs::create_dir_all(&run_dir).map_err(|source| StackError::Io {
             path: run_dir.clone(),
@@ -339,7 +341,8 @@ fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError>
         None => BTreeMap::new(),
     };
     for name in &spec.secrets.generate {
-        let value = random_hex(24);
+        // 64 characters: long enough for Django's SECRET_KEY check (50+) and any password.
+        let value = random_hex(32);
         secret::register(&value);
         vars.insert(name.clone(), value);
     }
