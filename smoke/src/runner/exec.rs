@@ -541,10 +541,22 @@ fn mismatch_failure(
     captures: &Captures,
     request: &str,
 ) -> Option<Failure> {
-    let mismatches: Vec<_> = expects
+    let mut mismatches: Vec<_> = expects
         .iter()
         .filter_map(|e| e.check(response, captures).err())
         .collect();
+    // A body cut short (over the cap, or the connection closed) fails whatever else matched:
+    // what was not read was not checked.
+    if let Some(why) = response
+        .truncated
+        .as_ref()
+        .filter(|_| mismatches.is_empty())
+    {
+        mismatches.push(crate::check::Mismatch {
+            expected: "a complete body".to_owned(),
+            actual: format!("the body is incomplete ({why})"),
+        });
+    }
     let first = mismatches.first()?;
     let (expected, actual) = if mismatches.len() == 1 {
         (first.expected.clone(), first.actual.clone())

@@ -7,6 +7,11 @@
 
 #![allow(dead_code)]
 
+pub mod fake_site;
+pub mod http_server;
+pub mod smoke_cmd;
+pub mod tls;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;

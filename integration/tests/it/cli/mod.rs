@@ -1,0 +1,292 @@
+//! `smoke` CLI tests against loopback servers: every bad input gets a one-paragraph error and
+//! its documented exit code, and every check passes on the healthy fake AzioneLab and fails on
+//! the fake broken the way it guards against.
+//!
+//! - this file: usage errors and unreachable targets (exit 2 and 3), `smoke list`.
+//! - `scenario`: full runs on the fake AzioneLab (exit 0 and 1), each check's teeth.
+//! - `reports`: the human report snapshot, JSON, JUnit, Markdown, and secret masking.
+//! - `tls`: a self-signed stack with and without `--ca-cert`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod reports;
+mod scenario;
+mod tls;
+
+use std::sync::Arc;
+
+use crate::common::fake_site::{FakeSite, Faults};
+use crate::common::http_server::{Reply, closed_port, serve};
+use crate::common::smoke_cmd::smoke;
+
+/// Output of a finished command, for assertions that print everything when they fail.
+pub(crate) struct Ran {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl std::fmt::Debug for Ran {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit code {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.code, self.stdout, self.stderr
+        )
+    }
+}
+
+impl Ran {
+    #[track_caller]
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "unexpected exit code\n{self:?}");
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stderr_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stderr.contains(needle),
+            "stderr lacks {needle:?}\n{self:?}"
+        );
+        self
+    }
+
+    #[track_caller]
+    pub fn assert_stdout_contains(&self, needle: &str) -> &Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{self:?}"
+        );
+        self
+    }
+
+    /// The report line of a check: `  PASS  name ...`.
+    #[track_caller]
+    pub fn line(&self, check: &str) -> &str {
+        self.stdout
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(check))
+            .unwrap_or_else(|| panic!("no report line for {check}\n{self:?}"))
+    }
+
+    #[track_caller]
+    pub fn assert_check(&self, check: &str, label: &str) -> &Self {
+        let line = self.line(check);
+        assert!(
+            line.trim_start().starts_with(label),
+            "{check} is not {label}: {line}\n{self:?}"
+        );
+        self
+    }
+
+    /// Never a panic or a backtrace.
+    #[track_caller]
+    pub fn assert_no_panic(&self) -> &Self {
+        for text in [&self.stdout, &self.stderr] {
+            assert!(
+                !text.contains("panicked") && !text.contains("RUST_BACKTRACE"),
+                "{self:?}"
+            );
+        }
+        self
+    }
+}
+
+pub(crate) fn run(cmd: &mut assert_cmd::Command) -> Ran {
+    let output = cmd.output().expect("run smoke");
+    let ran = Ran {
+        code: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    ran.assert_no_panic();
+    ran
+}
+
+/// `smoke run` with short deadlines, so failure paths stay fast.
+pub(crate) fn smoke_run(base_url: &str, extra: &[&str]) -> assert_cmd::Command {
+    let mut args = vec![
+        "run",
+        "--base-url",
+        base_url,
+        "--request-timeout",
+        "2s",
+        "--ready-timeout",
+        "2s",
+        "--mail-timeout",
+        "2s",
+    ];
+    args.extend_from_slice(extra);
+    smoke(&args)
+}
+
+#[test]
+fn run_exits_2_on_a_malformed_url() {
+    run(&mut smoke(&["run", "--base-url", "not a url"]))
+        .assert_code(2)
+        .assert_stderr_contains("`not a url` is not a URL");
+}
+
+#[test]
+fn run_exits_2_on_a_url_that_is_not_http() {
+    run(&mut smoke(&["run", "--base-url", "ftp://example.test/"]))
+        .assert_code(2)
+        .assert_stderr_contains("is not an HTTP(S) URL");
+}
+
+#[test]
+fn run_exits_2_on_an_unknown_category() {
+    run(&mut smoke(&[
+        "run",
+        "--base-url",
+        "http://127.0.0.1:9/",
+        "--category",
+        "pages,bogus",
+    ]))
+    .assert_code(2)
+    .assert_stderr_contains("invalid value 'bogus'")
+    .assert_stderr_contains("checkin");
+}
+
+#[test]
+fn run_exits_2_when_the_stack_file_is_unreadable() {
+    run(&mut smoke(&[
+        "run",
+        "--base-url",
+        "http://127.0.0.1:9/",
+        "--stack",
+        "/nonexistent/stack.toml",
+    ]))
+    .assert_code(2)
+    .assert_stderr_contains("failed to read the stack file `/nonexistent/stack.toml`")
+    .assert_stderr_contains("caused by:");
+}
+
+#[test]
+fn run_exits_2_when_the_stack_file_is_invalid() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.toml");
+    std::fs::write(
+        &path,
+        "version = 1\nname = \"x\"\n[[routes]]\nname = \"a\"\npath = \"/\"\nstatuss = 200\n",
+    )
+    .unwrap();
+    run(&mut smoke(&[
+        "run",
+        "--base-url",
+        "http://127.0.0.1:9/",
+        "--stack",
+        path.to_str().unwrap(),
+    ]))
+    .assert_code(2)
+    .assert_stderr_contains("failed to parse the stack file")
+    .assert_stderr_contains("unknown field `statuss`");
+}
+
+#[test]
+fn run_exits_2_when_the_ca_certificate_is_not_pem() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("ca.pem");
+    std::fs::write(&path, "this is not a certificate").unwrap();
+    run(&mut smoke(&[
+        "run",
+        "--base-url",
+        "https://127.0.0.1:9/",
+        "--ca-cert",
+        path.to_str().unwrap(),
+    ]))
+    .assert_code(2)
+    .assert_stderr_contains("failed to use the CA certificate");
+}
+
+#[test]
+fn run_exits_2_on_an_unsupported_mailbox_url() {
+    run(&mut smoke(&[
+        "run",
+        "--base-url",
+        "http://127.0.0.1:9/",
+        "--mailbox",
+        "pop3://mail.example.test/",
+    ]))
+    .assert_code(2)
+    .assert_stderr_contains("failed to use `--mailbox`");
+}
+
+#[test]
+fn run_exits_3_when_the_host_does_not_resolve() {
+    run(&mut smoke_run("http://smoke-no-such-host.invalid/", &[]))
+        .assert_code(3)
+        .assert_stderr_contains("failed to resolve the host `smoke-no-such-host.invalid`");
+}
+
+#[test]
+fn run_exits_3_when_the_connection_is_refused() {
+    let url = format!("http://127.0.0.1:{}/", closed_port());
+    run(&mut smoke_run(&url, &["--ready-timeout", "500ms"]))
+        .assert_code(3)
+        .assert_stderr_contains("connection refused")
+        .assert_stderr_contains("(is the site up and listening on that port?)");
+}
+
+#[test]
+fn run_exits_3_when_the_server_never_answers() {
+    let server = serve(Arc::new(|_: &_| Reply::Hang));
+    run(&mut smoke_run(
+        &server.url(),
+        &["--request-timeout", "300ms", "--ready-timeout", "1s"],
+    ))
+    .assert_code(3)
+    .assert_stderr_contains("the server never answered");
+}
+
+#[test]
+fn run_exits_3_when_health_never_becomes_ok_and_says_what_it_last_saw() {
+    let site = FakeSite::start(Faults {
+        database_down: true,
+        ..Faults::default()
+    });
+    run(&mut smoke_run(&site.url(), &["--ready-timeout", "700ms"]))
+        .assert_code(3)
+        .assert_stderr_contains("failed to see a ready answer within")
+        .assert_stderr_contains("last seen: status 503")
+        .assert_stderr_contains("unreachable: connection refused");
+}
+
+#[test]
+fn run_exits_3_when_health_answers_html() {
+    let server = serve(Arc::new(|_: &_| Reply::html(200, "<html>hello</html>")));
+    run(&mut smoke_run(&server.url(), &["--ready-timeout", "300ms"]))
+        .assert_code(3)
+        .assert_stderr_contains("the body is not JSON (content type `text/html");
+}
+
+#[test]
+fn list_prints_every_check_with_its_category_and_what_it_proves() {
+    let ran = run(&mut smoke(&["list"]));
+    ran.assert_code(0);
+    for name in [
+        "routing.static_served_by_nginx",
+        "booking.capacity_enforced",
+        "confirmation.qr_no_personal_data",
+        "checkin.second_scan_409",
+        "booking.cleanup",
+    ] {
+        ran.assert_stdout_contains(name);
+    }
+    ran.assert_stdout_contains("`/static/` is served by nginx");
+}
+
+#[test]
+fn list_with_a_stack_file_lists_its_checks() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("stack.toml");
+    std::fs::write(
+        &path,
+        "version = 1\nname = \"x\"\n[[pages]]\nname = \"about\"\npath = \"/about/\"\n",
+    )
+    .unwrap();
+    let ran = run(&mut smoke(&["list", "--stack", path.to_str().unwrap()]));
+    ran.assert_code(0).assert_stdout_contains("pages.about");
+    assert!(!ran.stdout.contains("booking."), "{ran:?}");
+}
