@@ -29,7 +29,7 @@ if [ "${#workflows[@]}" -gt 0 ]; then
 fi
 run hadolint hadolint "${dockerfiles[@]}"
 # Warnings and errors fail; info and style notes are left to review.
-run shellcheck shellcheck --severity=warning "${scripts[@]}"
+run shellcheck shellcheck --severity=warning --external-sources "${scripts[@]}"
 
 # Compose file sets: the reference stack alone and with its test override, then every
 # override under fixtures/ layered on top of the test stack.

@@ -1,0 +1,105 @@
+# shellcheck shell=bash
+# Shared by ci/deploy.sh and ci/rollback.sh (sourced, not run): the compose command of the
+# deployed stack, the deploy state folder, and the smoke run against the live site.
+#
+# Configuration (environment):
+#   DEPLOY_PROJECT        compose project name (default azionelab)
+#   DEPLOY_COMPOSE_FILES  compose files, space-separated (default the reference stack's)
+#   DEPLOY_ENV_FILE       env file with the site's configuration (default fixtures/azionelab/.env)
+#   DEPLOY_SERVICES       services whose image is pinned to the release version (default
+#                         "nginx backend"; the database image changes only by its own procedure)
+#   DEPLOY_STATE_DIR      deploy state and backups (default /var/lib/azionelab-deploy)
+#   DEPLOY_URL            the site's base URL for the smoke checks; `auto` derives it (and the
+#                         CA certificate and MailDev URL) from a test stack's ephemeral ports
+#   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (`ensure_staff smoke`)
+
+log() { printf '%s: %s\n' "$SCRIPT" "$*" >&2; }
+die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit "${2:-1}"; }
+
+PROJECT=${DEPLOY_PROJECT:-azionelab}
+read -r -a COMPOSE_FILES <<<"${DEPLOY_COMPOSE_FILES:-fixtures/azionelab/infra/docker/compose.yml}"
+ENV_FILE=${DEPLOY_ENV_FILE:-fixtures/azionelab/.env}
+read -r -a SERVICES <<<"${DEPLOY_SERVICES:-nginx backend}"
+STATE=${DEPLOY_STATE_DIR:-/var/lib/azionelab-deploy}
+mkdir -p "$STATE/releases" "$STATE/backups"
+[ -f "$ENV_FILE" ] || die "the env file \`$ENV_FILE\` does not exist (set DEPLOY_ENV_FILE)" 2
+
+compose_args=(--project-name "$PROJECT" --env-file "$ENV_FILE")
+for file in "${COMPOSE_FILES[@]}"; do compose_args+=(-f "$file"); done
+
+# The compose command with the release override of VERSION on top (images pinned to it).
+dc_release() {
+  local version=$1; shift
+  docker compose "${compose_args[@]}" -f "$STATE/releases/$version/images.yml" "$@"
+}
+dc() { docker compose "${compose_args[@]}" "$@"; }
+
+# Writes the release override pinning each deployed service's image to REPO:VERSION, after
+# checking every such image exists (a release is only ever made of verified, tagged images).
+write_release_override() {
+  local version=$1 dir="$STATE/releases/$1" service image repo
+  mkdir -p "$dir"
+  local config
+  config=$(dc config --format json) || die "\`docker compose config\` failed for the stack" 2
+  {
+    echo "# Written by ci/deploy.sh: the images of release $version."
+    echo "services:"
+    for service in "${SERVICES[@]}"; do
+      image=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$service" <<<"$config") \
+        || die "the stack has no service \`$service\` with an image (set DEPLOY_SERVICES)" 2
+      repo=${image%:*}
+      docker image inspect "$repo:$version" >/dev/null 2>&1 \
+        || die "the image \`$repo:$version\` does not exist (was release $version gated with ci/release-gate.sh?)" 2
+      printf '  %s:\n    image: %s\n' "$service" "$repo:$version"
+    done
+  } >"$dir/images.yml.tmp"
+  mv "$dir/images.yml.tmp" "$dir/images.yml"
+}
+
+# The running database's applied migrations, as `showmigrations --plan` prints them.
+migration_plan() {
+  dc_release "$1" exec -T backend python manage.py showmigrations --plan | grep '^\[X\]' || true
+}
+
+# A custom-format pg_dump of the running database into the backups folder; prints its path.
+backup_database() {
+  local label=$1 file
+  file="$STATE/backups/$(date -u +%Y%m%dT%H%M%SZ)-$label.dump"
+  dc exec -T postgres sh -c 'pg_dump --username="$POSTGRES_USER" --dbname="$POSTGRES_DB" --format=custom' >"$file.tmp" \
+    || { rm -f "$file.tmp"; die "pg_dump failed: no backup, so nothing was deployed"; }
+  [ -s "$file.tmp" ] || { rm -f "$file.tmp"; die "pg_dump wrote nothing: no backup, so nothing was deployed"; }
+  mv "$file.tmp" "$file"
+  echo "$file"
+}
+
+# Replaces the database with a backup: drop, create, pg_restore (backend must be stopped).
+restore_database() {
+  local file=$1
+  dc exec -T postgres sh -ec '
+    psql --no-psqlrc --quiet --username="$POSTGRES_USER" --dbname=postgres --set=ON_ERROR_STOP=1 --set=db="$POSTGRES_DB" <<SQL
+DROP DATABASE IF EXISTS :"db" WITH (FORCE);
+CREATE DATABASE :"db";
+SQL
+    pg_restore --username="$POSTGRES_USER" --dbname="$POSTGRES_DB" --no-owner --exit-on-error' <"$file" \
+    || die "restoring \`$file\` failed; the database may be empty: restore it by hand (see ci/README.md)"
+}
+
+# The smoke checks against the live site, through ci/post-deploy-smoke.sh.
+smoke_live() {
+  local version=$1 url=${DEPLOY_URL:-}
+  [ -n "$url" ] || die "set DEPLOY_URL to the site's base URL (or \`auto\` for a test stack)" 2
+  if [ "$url" = auto ]; then
+    local port mail
+    port=$(dc_release "$version" port nginx 443 | sed 's/.*://') || die "nginx publishes no port 443"
+    url="https://localhost:$port/"
+    if port=$(dc_release "$version" port nginx 80 2>/dev/null) && [ -n "$port" ]; then
+      export SMOKE_HTTP_URL="http://localhost:${port##*:}/"
+    fi
+    dc_release "$version" exec -T nginx cat /etc/nginx/certs/tls.crt >"$STATE/ca.pem"
+    export SMOKE_CA_CERT="$STATE/ca.pem"
+    if mail=$(dc_release "$version" port mail 1080 2>/dev/null) && [ -n "$mail" ]; then
+      export SMOKE_MAILBOX="http://127.0.0.1:${mail##*:}/"
+    fi
+  fi
+  SMOKE_REPORT_DIR=${SMOKE_REPORT_DIR:-$STATE/smoke/$version} bash ci/post-deploy-smoke.sh "$url"
+}
