@@ -7,6 +7,9 @@
 //! - `teeth`: one generated test per broken variant under `fixtures/broken/`.
 //! - `common`: the shared harness.
 
+// A panic with a message is how an integration test fails.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod cli;
 mod common;
 mod container;
@@ -14,3 +17,4 @@ mod gate;
 mod teeth;
 mod lint;
 mod release;
+mod rollback;
