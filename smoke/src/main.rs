@@ -27,7 +27,8 @@ struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the checks against a site.
-    Run(RunArgs),
+    // Boxed: the run options are by far the largest variant.
+    Run(Box<RunArgs>),
     /// List the checks: name, category, what each proves.
     List(ListArgs),
     /// Build, start, migrate and check a compose stack, then tear it down: the release gate.
@@ -115,7 +116,7 @@ impl Fatal {
 async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Run(args) => run(args).await,
+        Command::Run(args) => run(*args).await,
         Command::List(args) => list(&args),
         Command::Gate(args) => return smoke::gate::main(args).await,
     };

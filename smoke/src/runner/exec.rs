@@ -2,6 +2,7 @@
 //! cleanup, each ending passed, failed (with a [`Failure`] a person can act on) or skipped.
 
 use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use base64::Engine as _;
@@ -41,7 +42,8 @@ fn with_hint(mut failure: Failure, step: &Step) -> Failure {
 pub(super) struct Ctx<'p> {
     http: Http,
     target: Target,
-    ledger: Ledger,
+    ledger: Arc<Ledger>,
+    in_flight: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     mailbox: tokio::sync::OnceCell<Result<Mailbox, String>>,
     results: Results,
     progress: &'p dyn Progress,
@@ -52,7 +54,8 @@ impl<'p> Ctx<'p> {
         Ctx {
             http,
             target,
-            ledger: Ledger::default(),
+            ledger: Arc::default(),
+            in_flight: Mutex::default(),
             mailbox: tokio::sync::OnceCell::new(),
             results: Results::default(),
             progress,
@@ -190,27 +193,14 @@ impl<'p> Ctx<'p> {
         captures: &Captures,
     ) -> End {
         let described = self.http.describe(&http.request, captures);
-        let response = match self.http.send(&http.request, captures).await {
+        let sent = match &http.cleanup {
+            Some(undo) => self.send_creating(http, undo, scenario, captures).await,
+            None => self.http.send(&http.request, captures).await,
+        };
+        let response = match sent {
             Ok(response) => response,
             Err(error) => return End::Fail(transport_failure(&error, described)),
         };
-        // Record the undo first: a show created with a wrong status must still be deleted.
-        if let Some(undo) = &http.cleanup {
-            let mut scratch = captures.clone();
-            for capture in &http.captures {
-                if let Ok(value) = capture.extract(&response) {
-                    scratch.insert(capture.name.clone(), Value::Text(value));
-                }
-            }
-            if undo.path.render(&scratch).is_ok() {
-                self.ledger.record(Entry {
-                    scenario: scenario.to_owned(),
-                    what: self.http.describe(undo, &scratch),
-                    undo: undo.clone(),
-                    captures: scratch,
-                });
-            }
-        }
         let mut expects = http.expects.clone();
         if let Some(max) = step.max_latency {
             expects.push(crate::check::Expect::MaxLatency(max));
@@ -259,6 +249,72 @@ impl<'p> Ctx<'p> {
             }
         }
         End::Pass(values)
+    }
+
+    /// Sends a request that creates something, in a task of its own that records the undo in
+    /// the ledger as soon as the answer names what was created (even with a wrong status). The
+    /// task outlives this step: when Ctrl-C drops the run mid-request, the runner waits for it
+    /// (see [`Ctx::settle`]) so that what the server created is still undone.
+    async fn send_creating(
+        &self,
+        http: &HttpStep,
+        undo: &Request,
+        scenario: &str,
+        captures: &Captures,
+    ) -> Result<Response, RequestError> {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        let client = self.http.clone();
+        let ledger = Arc::clone(&self.ledger);
+        let request = http.request.clone();
+        let step_captures = http.captures.clone();
+        let undo = undo.clone();
+        let scenario = scenario.to_owned();
+        let captures = captures.clone();
+        let task = tokio::spawn(async move {
+            let sent = client.send(&request, &captures).await;
+            if let Ok(response) = &sent {
+                let mut scratch = captures.clone();
+                for capture in &step_captures {
+                    if let Ok(value) = capture.extract(response) {
+                        scratch.insert(capture.name.clone(), Value::Text(value));
+                    }
+                }
+                if undo.path.render(&scratch).is_ok() {
+                    ledger.record(Entry {
+                        scenario,
+                        what: client.describe(&undo, &scratch),
+                        undo,
+                        captures: scratch,
+                    });
+                }
+            }
+            let _ = tx.send(sent);
+        });
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(task);
+        rx.await.unwrap_or_else(|_| {
+            Err(RequestError {
+                kind: ErrorKind::Other,
+                message: "failed to send the request: its task stopped".to_owned(),
+                causes: Vec::new(),
+                hint: None,
+            })
+        })
+    }
+
+    /// Waits for the requests that create something and are still in flight.
+    pub(super) async fn settle(&self) {
+        let tasks: Vec<_> = self
+            .in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .drain(..)
+            .collect();
+        for task in tasks {
+            let _ = task.await;
+        }
     }
 
     async fn mailbox(&self) -> Result<&Mailbox, String> {

@@ -363,6 +363,7 @@ pub async fn run_until(
         progress.note("interrupted: cleaning up what this run created, then exiting");
     }
     // What a scenario recorded but did not undo (interrupted, or it has no cleanup step).
+    ctx.settle().await;
     report.leftovers = ctx.undo_all().await;
     let results = ctx.into_results();
     report.checks = plan

@@ -176,3 +176,63 @@ backend = false
         .assert_check("routing.static_from_nginx", "FAIL");
     assert!(!ran.stdout.contains("booking"), "{ran:?}");
 }
+
+#[test]
+fn ctrl_c_cleans_up_what_the_run_created_then_exits_130() {
+    let site = FakeSite::start(Faults {
+        hang_confirm: true,
+        ..Faults::default()
+    });
+    let child = std::process::Command::new(crate::common::smoke_cmd::smoke_bin())
+        .args([
+            "run",
+            "--base-url",
+            &site.url(),
+            "--mailbox",
+            &site.mailbox_url(),
+            "--request-timeout",
+            "30s",
+        ])
+        .env("SMOKE_STAFF_TOKEN", STAFF_TOKEN)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait (bounded) until the run has created its shows and hangs on the confirmation.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let confirming = |site: &FakeSite| {
+        site.requests()
+            .iter()
+            .any(|r| r == "POST /api/bookings/confirm/")
+    };
+    while site.show_titles().is_empty() || !confirming(&site) {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the run never reached the confirmation: {:?}",
+            site.requests()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(130), "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("note: the run was interrupted; cleanup ran before exiting"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("the run was interrupted before it ran"),
+        "{stdout}"
+    );
+    assert!(
+        site.show_titles().is_empty(),
+        "shows left behind: {:?}",
+        site.show_titles()
+    );
+}

@@ -62,6 +62,8 @@ pub struct Faults {
     pub confirm_500: bool,
     /// No emails are sent.
     pub no_emails: bool,
+    /// Confirmations never answer (to interrupt a run mid-scenario).
+    pub hang_confirm: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -291,6 +293,7 @@ fn route(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
             }
         },
         ("POST", "/api/bookings/") => book(faults, state, request),
+        ("POST", "/api/bookings/confirm/") if faults.hang_confirm => Reply::Hang,
         ("POST", "/api/bookings/confirm/") => confirm(faults, state, request),
         ("GET", "/api/bookings/qr/") => {
             let token = request.query("token").unwrap_or_default();
