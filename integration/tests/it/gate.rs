@@ -3,7 +3,6 @@
 //! nothing behind, even when interrupted or killed.
 
 use std::collections::BTreeSet;
-use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -86,7 +85,7 @@ fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
         .iter()
         .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let missing: Vec<&String> = expected_check_names().iter().filter(|n| !reported.contains(*n)).collect();
+    let missing: Vec<String> = expected_check_names().into_iter().filter(|n| !reported.contains(n)).collect();
     assert!(missing.is_empty(), "checks missing from the report: {missing:?}");
     let not_passed: Vec<String> = report["checks"]
         .as_array()

@@ -95,7 +95,11 @@ pub fn exit_code(verdict: &Verdict) -> u8 {
 fn write_reports(args: &GateArgs, outcome: &GateOutcome) -> Vec<String> {
     let mut lines = Vec::new();
     let default = |name: &str| outcome.run_dir.as_ref().map(|dir| dir.join(name));
-    let json = args.report_json.clone().or_else(|| default("report.json"));
+    // The run folder's report.json is written by the run itself.
+    let json = args.report_json.clone();
+    if let Some(path) = default("report.json").filter(|_| json.is_none()) {
+        lines.push(format!("JSON report: {}", path.display()));
+    }
     let junit = args.report_junit.clone().or_else(|| default("junit.xml"));
     let mut wrote = |kind: &str, path: &PathBuf, result: std::io::Result<()>| match result {
         Ok(()) => lines.push(format!("{kind} report: {}", path.display())),

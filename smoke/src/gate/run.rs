@@ -20,8 +20,12 @@ use crate::report::{CheckResult, Failure, Outcome, PhaseTiming, RunReport};
 use crate::runner::{self, Progress, Selection, Target};
 use crate::secret::mask;
 
-/// How long the stack may take to answer its health endpoint after migrations.
-const READY_DEADLINE: Duration = Duration::from_secs(90);
+/// How long the stack may take to answer its health endpoint after migrations: it is
+/// already up and migrated, so this only covers workers finishing their start.
+const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// The deadline of one request in a gate run. A gate shares a small CI machine with other
+/// stacks, and a burst of 50 bookings queues in gunicorn; nginx itself gives the backend 30 s.
+const GATE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What to gate and how.
 #[derive(Debug, Clone)]
@@ -178,6 +182,10 @@ pub async fn run_gate_until(
 
     report.phases = phases.0;
     report.duration = started.elapsed();
+    // Always beside the evidence, whatever other reports the caller writes.
+    if let Err(err) = crate::report::write_json(&report, &stack.run_dir.join("report.json")) {
+        report.notes.push(format!("failed to write the run's report.json: {err}"));
+    }
     GateOutcome {
         verdict,
         report,
@@ -271,7 +279,15 @@ async fn drive(
         progress.finished(&result);
         report.checks.push(result);
     }
-    if let Some(client) = infra_client(&endpoints)
+    if not_ready.is_some() {
+        // Stopping the database proves nothing about a health endpoint that never said "ok".
+        report.checks.push(CheckResult {
+            name: infra::HEALTH_NOTICES_DB_DOWN.to_owned(),
+            category: "infra".into(),
+            outcome: Outcome::skipped("the stack never became ready"),
+            duration: Duration::ZERO,
+        });
+    } else if let Some(client) = infra_client(&endpoints)
         && let Ok(health_url) = target.base_url.join(stack.spec.health.path.trim_start_matches('/'))
         && let Some(assertion) =
             infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url).await
@@ -297,6 +313,7 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
     target.staff_token = stack.spec.staff.as_ref().map(|_| stack.staff_token.clone());
     target.mailbox = endpoints.mail_api_url.clone().map(|api_url| MailboxConfig::Http { api_url });
     target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
+    target.timeouts.request = GATE_REQUEST_TIMEOUT;
     Some(target)
 }
 
