@@ -53,7 +53,9 @@ pub fn register(value: &str) {
     if value.len() < MIN_MASKED_LEN {
         return;
     }
-    let mut registry = REGISTRY.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let mut registry = REGISTRY
+        .write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     if !registry.iter().any(|known| known == value) {
         registry.push(value.to_owned());
         // Longest first, so that a secret containing another is masked whole.
@@ -63,7 +65,9 @@ pub fn register(value: &str) {
 
 /// Returns `text` with every registered secret replaced by [`MASK`].
 pub fn mask(text: &str) -> String {
-    let registry = REGISTRY.read().unwrap_or_else(|poisoned| poisoned.into_inner());
+    let registry = REGISTRY
+        .read()
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
     let mut out = text.to_owned();
     for value in registry.iter() {
         if out.contains(value.as_str()) {

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use smoke::gate::{run_gate, sweep, GateOptions, Verdict};
+use smoke::gate::{GateOptions, Verdict, run_gate, sweep};
 use smoke::runner::{NoProgress, Selection};
 
 use crate::common::{self, gate_runs_dir, smoke_bin, workspace_root};
@@ -24,7 +24,10 @@ fn reference_options() -> GateOptions {
 /// Every check name the reference gate must report: the built-in suite, the infrastructure
 /// assertions and the one-shot operations.
 fn expected_check_names() -> BTreeSet<String> {
-    let mut names: BTreeSet<String> = smoke::catalog::reference().steps().map(|s| s.name.clone()).collect();
+    let mut names: BTreeSet<String> = smoke::catalog::reference()
+        .steps()
+        .map(|s| s.name.clone())
+        .collect();
     for name in [
         "infra.only_public_services_publish_ports",
         "infra.internal_services_unreachable_from_host",
@@ -43,15 +46,25 @@ fn expected_check_names() -> BTreeSet<String> {
 
 fn project_containers(project: &str) -> Vec<String> {
     let out = Command::new("docker")
-        .args(["ps", "-a", "-q", "--filter", &format!("label=com.docker.compose.project={project}")])
+        .args([
+            "ps",
+            "-a",
+            "-q",
+            "--filter",
+            &format!("label=com.docker.compose.project={project}"),
+        ])
         .output()
         .expect("docker ps runs");
-    String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_owned)
+        .collect()
 }
 
 #[test]
 fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
-    if !common::require_engine("smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind") {
+    if !common::require_engine("smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind")
+    {
         return;
     }
     let dir = gate_runs_dir().join("cli-reference");
@@ -75,18 +88,28 @@ fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
         Some(0),
         "`smoke gate` did not pass on the reference stack\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );
-    assert!(stdout.contains("gate: PASSED"), "no verdict line:\n{stdout}");
+    assert!(
+        stdout.contains("gate: PASSED"),
+        "no verdict line:\n{stdout}"
+    );
 
     let report: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report exists")).expect("the JSON report parses");
+        serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report exists"))
+            .expect("the JSON report parses");
     let reported: BTreeSet<String> = report["checks"]
         .as_array()
         .expect("checks is a list")
         .iter()
         .map(|c| c["name"].as_str().unwrap_or_default().to_owned())
         .collect();
-    let missing: Vec<String> = expected_check_names().into_iter().filter(|n| !reported.contains(n)).collect();
-    assert!(missing.is_empty(), "checks missing from the report: {missing:?}");
+    let missing: Vec<String> = expected_check_names()
+        .into_iter()
+        .filter(|n| !reported.contains(n))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "checks missing from the report: {missing:?}"
+    );
     let not_passed: Vec<String> = report["checks"]
         .as_array()
         .into_iter()
@@ -94,18 +117,31 @@ fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
         .filter(|c| c["outcome"]["status"] != "passed")
         .map(|c| format!("{} ({})", c["name"], c["outcome"]["status"]))
         .collect();
-    assert!(not_passed.is_empty(), "on the reference stack every check must pass, not: {not_passed:?}");
+    assert!(
+        not_passed.is_empty(),
+        "on the reference stack every check must pass, not: {not_passed:?}"
+    );
     let phases: Vec<&str> = report["phases"]
         .as_array()
         .expect("phases is a list")
         .iter()
         .filter_map(|p| p["phase"].as_str())
         .collect();
-    assert_eq!(phases, ["build", "up", "migrate", "healthy", "checks", "down"]);
-    assert!(std::fs::read_to_string(&junit).expect("the JUnit report exists").contains("<testsuites"));
+    assert_eq!(
+        phases,
+        ["build", "up", "migrate", "healthy", "checks", "down"]
+    );
+    assert!(
+        std::fs::read_to_string(&junit)
+            .expect("the JUnit report exists")
+            .contains("<testsuites")
+    );
 
     let run_id = report["run_id"].as_str().expect("run_id");
-    let left = tokio::runtime::Runtime::new().expect("runtime").block_on(sweep::leftovers(run_id)).expect("docker answers");
+    let left = tokio::runtime::Runtime::new()
+        .expect("runtime")
+        .block_on(sweep::leftovers(run_id))
+        .expect("docker answers");
     assert!(left.is_empty(), "the gate left these behind: {left:?}");
 }
 
@@ -130,7 +166,11 @@ async fn three_gates_at_once_all_pass_without_colliding() {
             outcome.failed(),
             smoke::gate::cli::render(outcome)
         );
-        assert!(outcome.report.leftovers.is_empty(), "left behind: {:?}", outcome.report.leftovers);
+        assert!(
+            outcome.report.leftovers.is_empty(),
+            "left behind: {:?}",
+            outcome.report.leftovers
+        );
     }
     let projects: BTreeSet<&str> = outcomes.iter().map(|o| o.project.as_str()).collect();
     let targets: BTreeSet<&str> = outcomes.iter().map(|o| o.report.target.as_str()).collect();
@@ -142,17 +182,37 @@ async fn three_gates_at_once_all_pass_without_colliding() {
 fn gate_refuses_a_compose_file_that_does_not_parse() {
     let dir = gate_runs_dir().join("unparsable-stack");
     std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
-    std::fs::write(dir.join("compose.yml"), "services:\n  web:\n    image: [unclosed\n").expect("write compose.yml");
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  web:\n    image: [unclosed\n",
+    )
+    .expect("write compose.yml");
     std::fs::write(
         dir.join("gate.toml"),
         "name = \"broken-yaml\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n[health]\npath = \"/health/\"\n",
     )
     .expect("write gate.toml");
-    let output = Command::new(smoke_bin()).arg("gate").arg(&dir).arg("--runs-dir").arg(gate_runs_dir()).output().expect("`smoke gate` starts");
+    let output = Command::new(smoke_bin())
+        .arg("gate")
+        .arg(&dir)
+        .arg("--runs-dir")
+        .arg(gate_runs_dir())
+        .output()
+        .expect("`smoke gate` starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert_eq!(output.status.code(), Some(2), "a compose file that does not parse is a usage error:\n{stdout}");
-    assert!(stdout.contains("do not make a valid project"), "the error must say what is wrong:\n{stdout}");
-    assert!(stdout.contains("compose.yml"), "the error must name the file:\n{stdout}");
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a compose file that does not parse is a usage error:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("do not make a valid project"),
+        "the error must say what is wrong:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("compose.yml"),
+        "the error must name the file:\n{stdout}"
+    );
     assert!(!stdout.contains("panicked"), "{stdout}");
 }
 
@@ -165,7 +225,10 @@ fn gate_refuses_a_missing_stack_description() {
         .expect("`smoke gate` starts");
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
-    assert!(stdout.contains("failed to read the stack description `/nonexistent/stack/gate.toml`"), "{stdout}");
+    assert!(
+        stdout.contains("failed to read the stack description `/nonexistent/stack/gate.toml`"),
+        "{stdout}"
+    );
 }
 
 /// Starts `smoke gate` in the background and returns once its stack has containers.
@@ -183,7 +246,10 @@ fn start_gate_and_wait_for_containers() -> (std::process::Child, String) {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         use std::io::BufRead;
-        for line in std::io::BufReader::new(stderr).lines().map_while(Result::ok) {
+        for line in std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+        {
             if let Some(rest) = line.strip_prefix("gate: project `")
                 && let Some(project) = rest.split('`').next()
             {
@@ -191,10 +257,15 @@ fn start_gate_and_wait_for_containers() -> (std::process::Child, String) {
             }
         }
     });
-    let project = rx.recv_timeout(Duration::from_secs(60)).expect("`smoke gate` names its project on stderr");
+    let project = rx
+        .recv_timeout(Duration::from_secs(60))
+        .expect("`smoke gate` names its project on stderr");
     let deadline = Instant::now() + Duration::from_secs(180);
     while project_containers(&project).len() < 3 {
-        assert!(Instant::now() < deadline, "the stack `{project}` never got its containers");
+        assert!(
+            Instant::now() < deadline,
+            "the stack `{project}` never got its containers"
+        );
         std::thread::sleep(Duration::from_millis(250));
     }
     (child, project)
@@ -207,11 +278,20 @@ fn an_interrupted_gate_tears_its_stack_down() {
     }
     let (mut child, project) = start_gate_and_wait_for_containers();
     let pid = child.id().to_string();
-    assert!(Command::new("kill").args(["-TERM", &pid]).status().expect("kill runs").success());
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
     let status = child.wait().expect("`smoke gate` exits");
     assert_eq!(status.code(), Some(130), "an interrupted gate exits 130");
     let left = project_containers(&project);
-    assert!(left.is_empty(), "the interrupted gate left containers of `{project}`: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the interrupted gate left containers of `{project}`: {left:?}"
+    );
 }
 
 #[test]
@@ -222,13 +302,21 @@ fn a_killed_gate_is_swept_by_the_next_run() {
     let (mut child, project) = start_gate_and_wait_for_containers();
     child.kill().expect("SIGKILL the gate");
     let _ = child.wait();
-    assert!(!project_containers(&project).is_empty(), "a SIGKILLed gate cannot clean up; its containers should remain until swept");
+    assert!(
+        !project_containers(&project).is_empty(),
+        "a SIGKILLed gate cannot clean up; its containers should remain until swept"
+    );
     let swept = tokio::runtime::Runtime::new()
         .expect("runtime")
         .block_on(sweep::sweep_stale())
         .expect("the sweep runs");
-    assert!(swept.projects.contains(&project), "the sweep did not name `{project}`: {swept:?}");
+    assert!(
+        swept.projects.contains(&project),
+        "the sweep did not name `{project}`: {swept:?}"
+    );
     let left = project_containers(&project);
-    assert!(left.is_empty(), "the sweep left containers of `{project}`: {left:?}");
+    assert!(
+        left.is_empty(),
+        "the sweep left containers of `{project}`: {left:?}"
+    );
 }
-

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use smoke::gate::{run_gate, GateOptions, Verdict};
+use smoke::gate::{GateOptions, Verdict, run_gate};
 use smoke::runner::{NoProgress, Selection};
 
 use crate::common::{self, gate_runs_dir};
@@ -43,7 +43,11 @@ fn overrides_in(dir: &Path) -> Vec<PathBuf> {
         .expect("read the variant folder")
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("compose.") && (n.ends_with(".yml") || n.ends_with(".yaml"))))
+        .filter(|p| {
+            p.file_name().and_then(|n| n.to_str()).is_some_and(|n| {
+                n.starts_with("compose.") && (n.ends_with(".yml") || n.ends_with(".yaml"))
+            })
+        })
         .collect();
     files.sort();
     files
@@ -51,16 +55,34 @@ fn overrides_in(dir: &Path) -> Vec<PathBuf> {
 
 #[rstest::rstest]
 #[tokio::test]
-async fn gate_fails_on_broken_variant(#[files("../fixtures/broken/*/expect.toml")] expect_file: PathBuf) {
-    let dir = expect_file.parent().expect("expect.toml has a folder").to_path_buf();
-    let variant = dir.file_name().and_then(|n| n.to_str()).unwrap_or("?").to_owned();
+async fn gate_fails_on_broken_variant(
+    #[files("../fixtures/broken/*/expect.toml")] expect_file: PathBuf,
+) {
+    let dir = expect_file
+        .parent()
+        .expect("expect.toml has a folder")
+        .to_path_buf();
+    let variant = dir
+        .file_name()
+        .and_then(|n| n.to_str())
+        .unwrap_or("?")
+        .to_owned();
     if !common::require_engine(&format!("gate_fails_on_broken_variant({variant})")) {
         return;
     }
-    let expectation: Expectation = toml::from_str(&std::fs::read_to_string(&expect_file).expect("read expect.toml"))
-        .unwrap_or_else(|err| panic!("`{}` is not a valid expectation: {err}", expect_file.display()));
+    let expectation: Expectation =
+        toml::from_str(&std::fs::read_to_string(&expect_file).expect("read expect.toml"))
+            .unwrap_or_else(|err| {
+                panic!(
+                    "`{}` is not a valid expectation: {err}",
+                    expect_file.display()
+                )
+            });
     let overrides = overrides_in(&dir);
-    assert!(!overrides.is_empty(), "`{variant}` has no compose.*.yml override");
+    assert!(
+        !overrides.is_empty(),
+        "`{variant}` has no compose.*.yml override"
+    );
 
     let options = GateOptions {
         stack: smoke::gate::cli::bundled_stack(),
@@ -81,26 +103,71 @@ async fn gate_fails_on_broken_variant(#[files("../fixtures/broken/*/expect.toml"
         Verdict::Config(_) => "config",
         Verdict::Interrupted => "interrupted",
     };
-    assert_eq!(verdict, expectation.verdict, "the gate's verdict on {context}");
-    assert!(outcome.report.leftovers.is_empty(), "left behind: {:?}\n{context}", outcome.report.leftovers);
-    assert!(outcome.evidence.is_some(), "a red gate must save evidence before teardown\n{context}");
+    assert_eq!(
+        verdict, expectation.verdict,
+        "the gate's verdict on {context}"
+    );
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "left behind: {:?}\n{context}",
+        outcome.report.leftovers
+    );
+    assert!(
+        outcome.evidence.is_some(),
+        "a red gate must save evidence before teardown\n{context}"
+    );
     if expectation.verdict == "stack-failed" {
         // Nothing ran; the evidence must show the service that kept the stack down.
-        let summary = &outcome.evidence.as_ref().map(|e| e.summary.clone()).unwrap_or_default();
-        assert!(summary.contains("`backend`"), "the evidence does not show the backend:\n{summary}");
+        let summary = &outcome
+            .evidence
+            .as_ref()
+            .map(|e| e.summary.clone())
+            .unwrap_or_default();
+        assert!(
+            summary.contains("`backend`"),
+            "the evidence does not show the backend:\n{summary}"
+        );
         return;
     }
 
     let failed: BTreeSet<&str> = outcome.failed().into_iter().collect();
-    let missing: Vec<&String> = expectation.must_fail.iter().filter(|n| !failed.contains(n.as_str())).collect();
-    assert!(missing.is_empty(), "these checks should have failed but did not: {missing:?}\n{context}");
+    let missing: Vec<&String> = expectation
+        .must_fail
+        .iter()
+        .filter(|n| !failed.contains(n.as_str()))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "these checks should have failed but did not: {missing:?}\n{context}"
+    );
     let unexpected: Vec<&&str> = failed
         .iter()
-        .filter(|name| !expectation.must_fail.iter().chain(&expectation.may_fail).any(|p| matches(p, name)))
+        .filter(|name| {
+            !expectation
+                .must_fail
+                .iter()
+                .chain(&expectation.may_fail)
+                .any(|p| matches(p, name))
+        })
         .collect();
-    assert!(unexpected.is_empty(), "these checks failed but the variant does not break them: {unexpected:?}\n{context}");
+    assert!(
+        unexpected.is_empty(),
+        "these checks failed but the variant does not break them: {unexpected:?}\n{context}"
+    );
     // Every check is still reported, not only the first failure.
-    let reported: BTreeSet<String> = outcome.report.checks.iter().map(|c| c.name.clone()).collect();
-    let unreported: Vec<String> = smoke::catalog::reference().steps().map(|s| s.name.clone()).filter(|n| !reported.contains(n)).collect();
-    assert!(unreported.is_empty(), "checks missing from the report: {unreported:?}\n{context}");
+    let reported: BTreeSet<String> = outcome
+        .report
+        .checks
+        .iter()
+        .map(|c| c.name.clone())
+        .collect();
+    let unreported: Vec<String> = smoke::catalog::reference()
+        .steps()
+        .map(|s| s.name.clone())
+        .filter(|n| !reported.contains(n))
+        .collect();
+    assert!(
+        unreported.is_empty(),
+        "checks missing from the report: {unreported:?}\n{context}"
+    );
 }

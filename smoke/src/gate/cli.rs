@@ -5,7 +5,7 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use super::run::{run_gate, GateOptions, GateOutcome, Verdict};
+use super::run::{GateOptions, GateOutcome, Verdict, run_gate};
 use crate::check::Category;
 use crate::exit;
 use crate::report::{self, human_duration};
@@ -67,7 +67,11 @@ pub async fn main(args: GateArgs) -> ExitCode {
         overrides: args.overrides.clone(),
         runs_dir: args.runs_dir.clone(),
         skip_build: args.no_build,
-        selection: if categories.is_empty() { Selection::All } else { Selection::Categories(categories) },
+        selection: if categories.is_empty() {
+            Selection::All
+        } else {
+            Selection::Categories(categories)
+        },
     };
     let progress = TerminalProgress::new(&crate::catalog::reference());
     let outcome = run_gate(&options, &progress).await;
@@ -103,7 +107,10 @@ fn write_reports(args: &GateArgs, outcome: &GateOutcome) -> Vec<String> {
     let junit = args.report_junit.clone().or_else(|| default("junit.xml"));
     let mut wrote = |kind: &str, path: &PathBuf, result: std::io::Result<()>| match result {
         Ok(()) => lines.push(format!("{kind} report: {}", path.display())),
-        Err(err) => lines.push(format!("error: failed to write the {kind} report `{}`: {err}", path.display())),
+        Err(err) => lines.push(format!(
+            "error: failed to write the {kind} report `{}`: {err}",
+            path.display()
+        )),
     };
     if let Some(path) = json {
         wrote("JSON", &path, report::write_json(&outcome.report, &path));
@@ -112,7 +119,11 @@ fn write_reports(args: &GateArgs, outcome: &GateOutcome) -> Vec<String> {
         wrote("JUnit", &path, report::write_junit(&outcome.report, &path));
     }
     if let Some(path) = &args.report_markdown {
-        wrote("Markdown", path, report::write_markdown(&outcome.report, path));
+        wrote(
+            "Markdown",
+            path,
+            report::write_markdown(&outcome.report, path),
+        );
     }
     lines
 }
@@ -129,9 +140,16 @@ pub fn render(outcome: &GateOutcome) -> String {
     if !outcome.report.phases.is_empty() {
         text.push_str("\nphases:");
         for phase in &outcome.report.phases {
-            text.push_str(&format!(" {} {}", phase.phase, human_duration(phase.duration)));
+            text.push_str(&format!(
+                " {} {}",
+                phase.phase,
+                human_duration(phase.duration)
+            ));
         }
-        text.push_str(&format!(" (total {})\n", human_duration(outcome.report.duration)));
+        text.push_str(&format!(
+            " (total {})\n",
+            human_duration(outcome.report.duration)
+        ));
     }
     for note in &outcome.report.notes {
         text.push_str(&format!("note: {note}\n"));
@@ -143,19 +161,31 @@ pub fn render(outcome: &GateOutcome) -> String {
         Verdict::Passed => "gate: PASSED: the release may be tagged".to_owned(),
         Verdict::Failed => format!(
             "gate: FAILED: {} (no release tag)",
-            outcome.failed().iter().map(|n| format!("`{n}`")).collect::<Vec<_>>().join(", ")
+            outcome
+                .failed()
+                .iter()
+                .map(|n| format!("`{n}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
         ),
         Verdict::Config(why) => format!("gate: error: the stack cannot be gated\n  {why}"),
-        Verdict::StackFailed(why) => format!("gate: FAILED: the stack did not come up (no release tag)\n  {why}"),
-        Verdict::NeverReady(why) => format!("gate: FAILED: the stack never became ready (no release tag)\n  {why}"),
+        Verdict::StackFailed(why) => {
+            format!("gate: FAILED: the stack did not come up (no release tag)\n  {why}")
+        }
+        Verdict::NeverReady(why) => {
+            format!("gate: FAILED: the stack never became ready (no release tag)\n  {why}")
+        }
         Verdict::Interrupted => "gate: interrupted; the stack was torn down".to_owned(),
     };
     text.push('\n');
     text.push_str(&verdict);
     text.push('\n');
     if let Some(evidence) = &outcome.evidence {
-        text.push_str(&format!("\nevidence saved in {}:\n{}\n", evidence.dir.display(), evidence.summary));
+        text.push_str(&format!(
+            "\nevidence saved in {}:\n{}\n",
+            evidence.dir.display(),
+            evidence.summary
+        ));
     }
     mask(&text)
 }
-

@@ -102,7 +102,12 @@ impl Project {
         S: AsRef<std::ffi::OsStr>,
     {
         let shown = describe(args.clone());
-        run_command(self.command(args), &format!("docker compose {shown}"), timeout).await
+        run_command(
+            self.command(args),
+            &format!("docker compose {shown}"),
+            timeout,
+        )
+        .await
     }
 
     /// Like [`Project::run`], but a non-zero exit is an error.
@@ -157,7 +162,8 @@ impl Project {
         env: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<Output, CommandError> {
-        let mut args: Vec<String> = vec!["run".into(), "--rm".into(), "--no-deps".into(), "-T".into()];
+        let mut args: Vec<String> =
+            vec!["run".into(), "--rm".into(), "--no-deps".into(), "-T".into()];
         for (key, _) in env {
             // Pass the name only: the value travels in the environment, never on a command line.
             args.push("-e".into());
@@ -300,7 +306,9 @@ pub async fn run_command(
     shown: &str,
     timeout: Duration,
 ) -> Result<Output, CommandError> {
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped()).kill_on_drop(true);
+    cmd.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
     let child = cmd.spawn().map_err(|err| CommandError {
         command: shown.to_owned(),
         status: "could not start".into(),
@@ -380,7 +388,10 @@ mod tests {
         let err = CommandError {
             command: "docker compose build".into(),
             status: "exited with status 1".into(),
-            output: (1..=30).map(|i| format!("line {i}")).collect::<Vec<_>>().join("\n"),
+            output: (1..=30)
+                .map(|i| format!("line {i}"))
+                .collect::<Vec<_>>()
+                .join("\n"),
         };
         let text = err.to_string();
         assert!(text.starts_with("`docker compose build` exited with status 1:\n  line 16"));

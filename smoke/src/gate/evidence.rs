@@ -9,7 +9,7 @@ use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use super::compose::{docker, Project};
+use super::compose::{Project, docker};
 use crate::secret::mask;
 
 /// How many log lines per service go into the saved files and the printed summary.
@@ -35,13 +35,27 @@ pub async fn collect(project: &Project, dir: &Path) -> Evidence {
         Err(err) => format!("(failed to run `docker compose ps`: {err})"),
     };
     write(dir, "ps.txt", &ps_text);
-    let _ = writeln!(summary, "services (docker compose ps --all):\n{}", indent(&ps_text));
+    let _ = writeln!(
+        summary,
+        "services (docker compose ps --all):\n{}",
+        indent(&ps_text)
+    );
 
     let entries = project.ps().await.unwrap_or_default();
     for entry in &entries {
         let service = &entry.service;
         let logs = match project
-            .run(["logs", "--no-color", "--timestamps", "--tail", &SAVED_TAIL.to_string(), service], timeout)
+            .run(
+                [
+                    "logs",
+                    "--no-color",
+                    "--timestamps",
+                    "--tail",
+                    &SAVED_TAIL.to_string(),
+                    service,
+                ],
+                timeout,
+            )
             .await
         {
             Ok(out) => strip_ansi(&out.combined()),
@@ -52,7 +66,12 @@ pub async fn collect(project: &Project, dir: &Path) -> Evidence {
         let health = if entry.id.is_empty() {
             String::new()
         } else {
-            match docker(["inspect", "--format", "{{json .State.Health}}", &entry.id], timeout).await {
+            match docker(
+                ["inspect", "--format", "{{json .State.Health}}", &entry.id],
+                timeout,
+            )
+            .await
+            {
                 Ok(out) if out.success => mask(out.stdout.trim()),
                 Ok(out) => format!("(docker inspect failed: {})", out.combined().trim()),
                 Err(err) => format!("(docker inspect failed: {err})"),
@@ -66,18 +85,29 @@ pub async fn collect(project: &Project, dir: &Path) -> Evidence {
             summary,
             "--- `{service}`: state {}{}, exit code {} (last {PRINTED_TAIL} log lines; all in {}) ---",
             entry.state,
-            if entry.health.is_empty() { String::new() } else { format!(" ({})", entry.health) },
+            if entry.health.is_empty() {
+                String::new()
+            } else {
+                format!(" ({})", entry.health)
+            },
             entry.exit_code,
             dir.join(format!("{service}.log")).display(),
         );
         let lines: Vec<&str> = logs.lines().collect();
-        let _ = writeln!(summary, "{}", indent(&lines[lines.len().saturating_sub(PRINTED_TAIL)..].join("\n")));
+        let _ = writeln!(
+            summary,
+            "{}",
+            indent(&lines[lines.len().saturating_sub(PRINTED_TAIL)..].join("\n"))
+        );
         if let Some(last) = last_health_output(&health) {
             let _ = writeln!(summary, "  last healthcheck output: {last}");
         }
     }
     write(dir, "summary.txt", &summary);
-    Evidence { dir: dir.to_path_buf(), summary }
+    Evidence {
+        dir: dir.to_path_buf(),
+        summary,
+    }
 }
 
 fn last_health_output(health_json: &str) -> Option<String> {
@@ -85,8 +115,14 @@ fn last_health_output(health_json: &str) -> Option<String> {
     let log = value.get("Log")?.as_array()?;
     let last = log.last()?;
     let output = last.get("Output")?.as_str()?.trim();
-    let code = last.get("ExitCode").and_then(serde_json::Value::as_i64).unwrap_or(-1);
-    Some(format!("exit {code}: {}", output.lines().last().unwrap_or("")))
+    let code = last
+        .get("ExitCode")
+        .and_then(serde_json::Value::as_i64)
+        .unwrap_or(-1);
+    Some(format!(
+        "exit {code}: {}",
+        output.lines().last().unwrap_or("")
+    ))
 }
 
 fn write(dir: &Path, name: &str, text: &str) {
@@ -116,7 +152,10 @@ fn strip_ansi(text: &str) -> String {
 }
 
 fn indent(text: &str) -> String {
-    text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n")
+    text.lines()
+        .map(|l| format!("  {l}"))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 #[cfg(test)]
@@ -131,7 +170,10 @@ mod tests {
     #[test]
     fn the_last_healthcheck_is_summarised() {
         let json = r#"{"Status":"unhealthy","FailingStreak":3,"Log":[{"ExitCode":0,"Output":"ok"},{"ExitCode":1,"Output":"curl: (7) Failed to connect\n"}]}"#;
-        assert_eq!(last_health_output(json).as_deref(), Some("exit 1: curl: (7) Failed to connect"));
+        assert_eq!(
+            last_health_output(json).as_deref(),
+            Some("exit 1: curl: (7) Failed to connect")
+        );
         assert_eq!(last_health_output("null"), None);
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::compose::{CommandError, ComposeConfig, PsEntry, Project};
+use super::compose::{CommandError, ComposeConfig, Project, PsEntry};
 use super::spec::StackSpec;
 use crate::secret::mask;
 
@@ -27,11 +27,19 @@ pub struct AssertionFailure {
 
 impl Assertion {
     fn pass(name: &str, started: Instant) -> Assertion {
-        Assertion { name: name.to_owned(), duration: started.elapsed(), failure: None }
+        Assertion {
+            name: name.to_owned(),
+            duration: started.elapsed(),
+            failure: None,
+        }
     }
 
     fn fail(name: &str, started: Instant, failure: AssertionFailure) -> Assertion {
-        Assertion { name: name.to_owned(), duration: started.elapsed(), failure: Some(failure) }
+        Assertion {
+            name: name.to_owned(),
+            duration: started.elapsed(),
+            failure: Some(failure),
+        }
     }
 
     fn broken(name: &str, started: Instant, err: &CommandError) -> Assertion {
@@ -43,7 +51,9 @@ impl Assertion {
                 expected: "a readable `docker compose` answer".into(),
                 actual: err.to_string(),
                 excerpt: None,
-                hint: Some("is the engine still running? see the evidence saved for this run".into()),
+                hint: Some(
+                    "is the engine still running? see the evidence saved for this run".into(),
+                ),
             },
         )
     }
@@ -55,7 +65,11 @@ pub const NO_LATEST: &str = "infra.no_latest_tags";
 pub const HEALTH_NOTICES_DB_DOWN: &str = "infra.health_fails_when_database_down";
 
 /// The assertions that only read the stack; safe to run beside the smoke checks.
-pub async fn read_only(spec: &StackSpec, project: &Project, config: &ComposeConfig) -> Vec<Assertion> {
+pub async fn read_only(
+    spec: &StackSpec,
+    project: &Project,
+    config: &ComposeConfig,
+) -> Vec<Assertion> {
     let started = Instant::now();
     let ps = project.ps().await;
     let mut results = match &ps {
@@ -69,28 +83,40 @@ pub async fn read_only(spec: &StackSpec, project: &Project, config: &ComposeConf
             .map(|name| Assertion::broken(name, started, err))
             .collect(),
     };
-    let commands = futures::future::join_all(spec.command_assertions.iter().map(|assertion| async move {
-        let started = Instant::now();
-        match project.exec(&assertion.service, &assertion.command, Duration::from_secs(120)).await {
-            Ok(out) if out.success => Assertion::pass(&assertion.name, started),
-            Ok(out) => Assertion::fail(
-                &assertion.name,
-                started,
-                AssertionFailure {
-                    title: format!("`{}` failed in `{}`", assertion.command.join(" "), assertion.service),
-                    expected: "exit status 0".into(),
-                    actual: match out.code {
-                        Some(code) => format!("exit status {code}"),
-                        None => "killed by a signal".into(),
+    let commands =
+        futures::future::join_all(spec.command_assertions.iter().map(|assertion| async move {
+            let started = Instant::now();
+            match project
+                .exec(
+                    &assertion.service,
+                    &assertion.command,
+                    Duration::from_secs(120),
+                )
+                .await
+            {
+                Ok(out) if out.success => Assertion::pass(&assertion.name, started),
+                Ok(out) => Assertion::fail(
+                    &assertion.name,
+                    started,
+                    AssertionFailure {
+                        title: format!(
+                            "`{}` failed in `{}`",
+                            assertion.command.join(" "),
+                            assertion.service
+                        ),
+                        expected: "exit status 0".into(),
+                        actual: match out.code {
+                            Some(code) => format!("exit status {code}"),
+                            None => "killed by a signal".into(),
+                        },
+                        excerpt: Some(tail(&out.combined(), 20)),
+                        hint: assertion.hint.clone(),
                     },
-                    excerpt: Some(tail(&out.combined(), 20)),
-                    hint: assertion.hint.clone(),
-                },
-            ),
-            Err(err) => Assertion::broken(&assertion.name, started, &err),
-        }
-    }))
-    .await;
+                ),
+                Err(err) => Assertion::broken(&assertion.name, started, &err),
+            }
+        }))
+        .await;
     results.extend(commands);
     results
 }
@@ -137,14 +163,28 @@ fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> A
     }
 }
 
-async fn internal_unreachable(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> Assertion {
+async fn internal_unreachable(
+    spec: &StackSpec,
+    entries: &[PsEntry],
+    started: Instant,
+) -> Assertion {
     let mut reachable = Vec::new();
-    for entry in entries.iter().filter(|e| spec.internal_services.contains(&e.service)) {
+    for entry in entries
+        .iter()
+        .filter(|e| spec.internal_services.contains(&e.service))
+    {
         for p in entry.published() {
             let addr = format!("127.0.0.1:{}", p.published_port);
-            let connect = tokio::time::timeout(Duration::from_secs(2), tokio::net::TcpStream::connect(&addr)).await;
+            let connect = tokio::time::timeout(
+                Duration::from_secs(2),
+                tokio::net::TcpStream::connect(&addr),
+            )
+            .await;
             if matches!(connect, Ok(Ok(_))) {
-                reachable.push(format!("`{}` port {} answers at {addr}", entry.service, p.target_port));
+                reachable.push(format!(
+                    "`{}` port {} answers at {addr}",
+                    entry.service, p.target_port
+                ));
             }
         }
     }
@@ -159,10 +199,15 @@ async fn internal_unreachable(spec: &StackSpec, entries: &[PsEntry], started: In
             started,
             AssertionFailure {
                 title: "an internal service is reachable from the host".into(),
-                expected: format!("no connection from the host to {}", spec.internal_services.join(", ")),
+                expected: format!(
+                    "no connection from the host to {}",
+                    spec.internal_services.join(", ")
+                ),
                 actual: reachable.join("; "),
                 excerpt: None,
-                hint: Some("an internal service must not publish ports; reach it through the proxy".into()),
+                hint: Some(
+                    "an internal service must not publish ports; reach it through the proxy".into(),
+                ),
             },
         );
     }
@@ -173,9 +218,18 @@ async fn internal_unreachable(spec: &StackSpec, entries: &[PsEntry], started: In
             AssertionFailure {
                 title: "an internal service named in gate.toml is not running".into(),
                 expected: format!("running services {}", spec.internal_services.join(", ")),
-                actual: format!("missing: {}", missing.iter().map(|s| format!("`{s}`")).collect::<Vec<_>>().join(", ")),
+                actual: format!(
+                    "missing: {}",
+                    missing
+                        .iter()
+                        .map(|s| format!("`{s}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
                 excerpt: None,
-                hint: Some("check `internal_services` in gate.toml against the compose file".into()),
+                hint: Some(
+                    "check `internal_services` in gate.toml against the compose file".into(),
+                ),
             },
         );
     }
@@ -202,14 +256,19 @@ fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> A
             Some(image) if !explicitly_versioned(image) => {
                 offenders.push(format!("`{service}` uses `{image}`"));
             }
-            None => offenders.push(format!("`{service}` has no `image:` (compose would tag its build `latest`)")),
+            None => offenders.push(format!(
+                "`{service}` has no `image:` (compose would tag its build `latest`)"
+            )),
             _ => {}
         }
     }
     for entry in entries {
         if !entry.image.is_empty() && !explicitly_versioned(&entry.image) {
             let line = format!("`{}` runs `{}`", entry.service, entry.image);
-            if !offenders.iter().any(|o| o.starts_with(&format!("`{}`", entry.service))) {
+            if !offenders
+                .iter()
+                .any(|o| o.starts_with(&format!("`{}`", entry.service)))
+            {
                 offenders.push(line);
             }
         }
@@ -225,7 +284,9 @@ fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> A
                 expected: "every service's image has an explicit tag other than `latest`".into(),
                 actual: offenders.join("; "),
                 excerpt: None,
-                hint: Some("give each service `image: name:VERSION`; rollbacks need immutable tags".into()),
+                hint: Some(
+                    "give each service `image: name:VERSION`; rollbacks need immutable tags".into(),
+                ),
             },
         )
     }
@@ -242,14 +303,27 @@ pub async fn health_notices_dependency(
     let dependency = spec.health.dependency.as_ref()?;
     let started = Instant::now();
     let want = spec.health.down_status;
-    if let Err(err) = project.run_ok(["stop", dependency.as_str()], Duration::from_secs(60)).await {
+    if let Err(err) = project
+        .run_ok(["stop", dependency.as_str()], Duration::from_secs(60))
+        .await
+    {
         return Some(Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err));
     }
     // Generous: a backend whose database host no longer resolves may take seconds to answer.
-    let down = poll_until(client, health_url, Duration::from_secs(45), |status| status == want).await;
-    let start = project.run_ok(["start", dependency.as_str()], Duration::from_secs(60)).await;
+    let down = poll_until(client, health_url, Duration::from_secs(45), |status| {
+        status == want
+    })
+    .await;
+    let start = project
+        .run_ok(["start", dependency.as_str()], Duration::from_secs(60))
+        .await;
     let recovered = match &start {
-        Ok(_) => poll_until(client, health_url, Duration::from_secs(90), |status| status == 200).await,
+        Ok(_) => {
+            poll_until(client, health_url, Duration::from_secs(90), |status| {
+                status == 200
+            })
+            .await
+        }
         Err(err) => Err(format!("`docker compose start {dependency}` failed: {err}")),
     };
     let failure = match (down, recovered) {
@@ -285,7 +359,12 @@ pub async fn poll_until(
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
     loop {
-        let last = match client.get(url.clone()).timeout(Duration::from_secs(15)).send().await {
+        let last = match client
+            .get(url.clone())
+            .timeout(Duration::from_secs(15))
+            .send()
+            .await
+        {
             Ok(response) => {
                 let status = response.status().as_u16();
                 let body = response.text().await.unwrap_or_default();

@@ -18,5 +18,5 @@ pub mod spec;
 pub mod stack;
 pub mod sweep;
 
-pub use cli::{main, GateArgs};
-pub use run::{run_gate, run_gate_until, GateOptions, GateOutcome, Verdict};
+pub use cli::{GateArgs, main};
+pub use run::{GateOptions, GateOutcome, Verdict, run_gate, run_gate_until};

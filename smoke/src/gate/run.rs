@@ -88,8 +88,11 @@ pub async fn run_gate(options: &GateOptions, progress: &dyn Progress) -> GateOut
 pub async fn shutdown_signal() {
     #[cfg(unix)]
     {
-        use tokio::signal::unix::{signal, SignalKind};
-        match (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) {
+        use tokio::signal::unix::{SignalKind, signal};
+        match (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) {
             (Ok(mut int), Ok(mut term)) => {
                 tokio::select! {
                     _ = int.recv() => {}
@@ -125,7 +128,9 @@ pub async fn run_gate_until(
             swept.volumes
         )),
         Ok(_) => {}
-        Err(err) => report.notes.push(format!("failed to sweep stale stacks: {err}")),
+        Err(err) => report
+            .notes
+            .push(format!("failed to sweep stale stacks: {err}")),
     }
 
     let spec = match StackSpec::load(&options.stack) {
@@ -145,11 +150,22 @@ pub async fn run_gate_until(
         Err(err) => return config_failure(report, started, error_chain(&err)),
     };
     report.run_id = stack.run_id.clone();
-    progress.note(&format!("gate: project `{}` (run folder {})", stack.project.name, stack.run_dir.display()));
+    progress.note(&format!(
+        "gate: project `{}` (run folder {})",
+        stack.project.name,
+        stack.run_dir.display()
+    ));
 
     let mut phases = Phases::default();
     let verdict = {
-        let work = drive(&mut stack, &suite, options, progress, &mut report, &mut phases);
+        let work = drive(
+            &mut stack,
+            &suite,
+            options,
+            progress,
+            &mut report,
+            &mut phases,
+        );
         tokio::pin!(work);
         tokio::pin!(interrupt);
         tokio::select! {
@@ -176,7 +192,9 @@ pub async fn run_gate_until(
     match sweep::leftovers(&stack.run_id).await {
         Ok(left) if !left.is_empty() => report.leftovers.extend(left),
         Ok(_) => {}
-        Err(err) => report.leftovers.push(format!("failed to verify teardown: {err}")),
+        Err(err) => report
+            .leftovers
+            .push(format!("failed to verify teardown: {err}")),
     }
     phases.push("down", down.elapsed());
 
@@ -184,7 +202,9 @@ pub async fn run_gate_until(
     report.duration = started.elapsed();
     // Always beside the evidence, whatever other reports the caller writes.
     if let Err(err) = crate::report::write_json(&report, &stack.run_dir.join("report.json")) {
-        report.notes.push(format!("failed to write the run's report.json: {err}"));
+        report
+            .notes
+            .push(format!("failed to write the run's report.json: {err}"));
     }
     GateOutcome {
         verdict,
@@ -200,7 +220,10 @@ struct Phases(Vec<PhaseTiming>);
 
 impl Phases {
     fn push(&mut self, phase: &str, duration: Duration) {
-        self.0.push(PhaseTiming { phase: phase.to_owned(), duration });
+        self.0.push(PhaseTiming {
+            phase: phase.to_owned(),
+            duration,
+        });
     }
 }
 
@@ -261,7 +284,9 @@ async fn drive(
     // stack that answers wrongly), so the report shows everything that is broken at once.
     let not_ready = ready.err().map(|not_ready| not_ready.to_string());
     if not_ready.is_some() {
-        progress.note("gate: the stack never became ready; running the checks anyway to report everything");
+        progress.note(
+            "gate: the stack never became ready; running the checks anyway to report everything",
+        );
     }
 
     // checks: the smoke suite beside the read-only assertions, then the destructive one.
@@ -288,9 +313,12 @@ async fn drive(
             duration: Duration::ZERO,
         });
     } else if let Some(client) = infra_client(&endpoints)
-        && let Ok(health_url) = target.base_url.join(stack.spec.health.path.trim_start_matches('/'))
+        && let Ok(health_url) = target
+            .base_url
+            .join(stack.spec.health.path.trim_start_matches('/'))
         && let Some(assertion) =
-            infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url).await
+            infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url)
+                .await
     {
         let result = assertion_result(&assertion);
         progress.finished(&result);
@@ -306,12 +334,18 @@ async fn drive(
 }
 
 fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
-    let base_url = endpoints.https_url.clone().or_else(|| endpoints.http_url.clone())?;
+    let base_url = endpoints
+        .https_url
+        .clone()
+        .or_else(|| endpoints.http_url.clone())?;
     let mut target = Target::new(base_url);
     target.http_url = endpoints.https_url.as_ref().and(endpoints.http_url.clone());
     target.ca_cert_pem = endpoints.ca_cert_pem.clone();
     target.staff_token = stack.spec.staff.as_ref().map(|_| stack.staff_token.clone());
-    target.mailbox = endpoints.mail_api_url.clone().map(|api_url| MailboxConfig::Http { api_url });
+    target.mailbox = endpoints
+        .mail_api_url
+        .clone()
+        .map(|api_url| MailboxConfig::Http { api_url });
     target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
     target.timeouts.request = GATE_REQUEST_TIMEOUT;
     Some(target)
@@ -340,7 +374,10 @@ fn operation_result(op: &OperationResult) -> CheckResult {
                 None => "killed by a signal".into(),
             },
             excerpt: Some(tail(&out.combined(), 25)),
-            hint: Some(format!("run `{}` by hand against the stack to see the whole output", op.command)),
+            hint: Some(format!(
+                "run `{}` by hand against the stack to see the whole output",
+                op.command
+            )),
         }),
         Err(err) => Outcome::Failed(Failure {
             title: format!("the one-shot operation `{}` could not run", op.name),

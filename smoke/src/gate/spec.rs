@@ -166,7 +166,11 @@ pub enum SpecError {
 impl StackSpec {
     /// Reads `gate.toml` from a stack folder (or the file itself).
     pub fn load(path: &Path) -> Result<StackSpec, SpecError> {
-        let file = if path.is_dir() { path.join(FILE_NAME) } else { path.to_path_buf() };
+        let file = if path.is_dir() {
+            path.join(FILE_NAME)
+        } else {
+            path.to_path_buf()
+        };
         let text = std::fs::read_to_string(&file).map_err(|source| SpecError::Read {
             path: file.clone(),
             source,
@@ -201,20 +205,27 @@ impl StackSpec {
             }
         }
         if self.public.https_port.is_none() && self.public.http_port.is_none() {
-            return Err(invalid("`public` names neither `https_port` nor `http_port`".into()));
+            return Err(invalid(
+                "`public` names neither `https_port` nor `http_port`".into(),
+            ));
         }
         if let Some(staff) = &self.staff
             && let Some(after) = &staff.after
             && !self.operations.iter().any(|op| &op.name == after)
         {
-            return Err(invalid(format!("`staff.after` names no operation `{after}`")));
+            return Err(invalid(format!(
+                "`staff.after` names no operation `{after}`"
+            )));
         }
         Ok(())
     }
 
     /// The compose files, absolute.
     pub fn compose_files(&self) -> Vec<PathBuf> {
-        self.compose_files.iter().map(|f| self.root.join(f)).collect()
+        self.compose_files
+            .iter()
+            .map(|f| self.root.join(f))
+            .collect()
     }
 
     /// The env file, absolute.

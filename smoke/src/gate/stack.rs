@@ -10,9 +10,9 @@ use rand::Rng;
 use testcontainers::compose::DockerCompose;
 
 use super::compose::{
-    CommandError, ComposeConfig, Output, Project, LABEL_BOOT, LABEL_PID, LABEL_RUN,
+    CommandError, ComposeConfig, LABEL_BOOT, LABEL_PID, LABEL_RUN, Output, Project,
 };
-use super::spec::{interpolate, parse_env_file, StackSpec};
+use super::spec::{StackSpec, interpolate, parse_env_file};
 use super::sweep::boot_id;
 use crate::secret::{self, Secret};
 
@@ -104,7 +104,9 @@ impl std::fmt::Debug for Stack {
 
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
-    (0..bytes).map(|_| format!("{:02x}", rng.random::<u8>())).collect()
+    (0..bytes)
+        .map(|_| format!("{:02x}", rng.random::<u8>()))
+        .collect()
 }
 
 impl Stack {
@@ -127,16 +129,23 @@ impl Stack {
 
         let env = resolve_env(&spec)?;
         let mut files = spec.compose_files();
-        files.extend(overrides.iter().map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())));
+        files.extend(
+            overrides
+                .iter()
+                .map(|p| std::path::absolute(p).unwrap_or_else(|_| p.clone())),
+        );
         let mut project = Project {
             name: project_name,
             files,
             env,
         };
-        let config = project.config().await.map_err(|source| StackError::Config {
-            stack: spec.name.clone(),
-            source,
-        })?;
+        let config = project
+            .config()
+            .await
+            .map_err(|source| StackError::Config {
+                stack: spec.name.clone(),
+                source,
+            })?;
 
         let labels_file = run_dir.join("compose.labels.yml");
         let labels = labels_override(&config, &run_id);
@@ -197,7 +206,10 @@ impl Stack {
     pub async fn operations(&self) -> Vec<OperationResult> {
         let staff_after = self.spec.staff.as_ref().and_then(|s| s.after.clone());
         let first = futures::future::join_all(
-            self.spec.operations.iter().map(|op| self.operation(&op.name, &op.service, &op.command, &[])),
+            self.spec
+                .operations
+                .iter()
+                .map(|op| self.operation(&op.name, &op.service, &op.command, &[])),
         )
         .await;
         let mut results = first;
@@ -208,8 +220,13 @@ impl Stack {
             if !prerequisite_failed {
                 let token = self.staff_token.expose().to_owned();
                 results.push(
-                    self.operation("staff", &staff.service, &staff.command, &[(staff.token_env.as_str(), token.as_str())])
-                        .await,
+                    self.operation(
+                        "staff",
+                        &staff.service,
+                        &staff.command,
+                        &[(staff.token_env.as_str(), token.as_str())],
+                    )
+                    .await,
                 );
             }
         }
@@ -256,7 +273,11 @@ impl Stack {
             (Some(path), Some(_)) => {
                 let out = self
                     .project
-                    .exec(&public.service, &["cat".to_owned(), path.clone()], Duration::from_secs(30))
+                    .exec(
+                        &public.service,
+                        &["cat".to_owned(), path.clone()],
+                        Duration::from_secs(30),
+                    )
                     .await
                     .map_err(|err| StackError::Inspect {
                         what: format!("{path} in `{}`", public.service),
@@ -265,18 +286,22 @@ impl Stack {
                 if !out.success || !out.stdout.contains("BEGIN CERTIFICATE") {
                     return Err(StackError::Inspect {
                         what: format!("{path} in `{}`", public.service),
-                        source: format!("no PEM certificate there: {}", out.combined().trim()).into(),
+                        source: format!("no PEM certificate there: {}", out.combined().trim())
+                            .into(),
                     });
                 }
                 Some(out.stdout.into_bytes())
             }
             _ => None,
         };
-        let url = |scheme: &str, port: u16| url::Url::parse(&format!("{scheme}://{}:{port}/", public.host)).ok();
+        let url = |scheme: &str, port: u16| {
+            url::Url::parse(&format!("{scheme}://{}:{port}/", public.host)).ok()
+        };
         Ok(Endpoints {
             https_url: https_port.and_then(|p| url("https", p)),
             http_url: http_port.and_then(|p| url("http", p)),
-            mail_api_url: mail_port.and_then(|p| url::Url::parse(&format!("http://127.0.0.1:{p}/")).ok()),
+            mail_api_url: mail_port
+                .and_then(|p| url::Url::parse(&format!("http://127.0.0.1:{p}/")).ok()),
             ca_cert_pem,
         })
     }
@@ -326,7 +351,13 @@ impl Drop for Stack {
 
 fn sanitize(name: &str) -> String {
     name.chars()
-        .map(|c| if c.is_ascii_alphanumeric() { c.to_ascii_lowercase() } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
         .collect()
 }
 
@@ -335,7 +366,10 @@ fn sanitize(name: &str) -> String {
 fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError> {
     let mut vars = match spec.env_file() {
         Some(path) => {
-            let text = std::fs::read_to_string(&path).map_err(|source| StackError::Io { path: path.clone(), source })?;
+            let text = std::fs::read_to_string(&path).map_err(|source| StackError::Io {
+                path: path.clone(),
+                source,
+            })?;
             parse_env_file(&text)
         }
         None => BTreeMap::new(),
@@ -375,7 +409,10 @@ fn labels_override(config: &ComposeConfig, run_id: &str) -> String {
         LABEL_BOOT: boot_id(),
     });
     let not_external = |value: &serde_json::Value| {
-        !value.get("external").and_then(serde_json::Value::as_bool).unwrap_or(false)
+        !value
+            .get("external")
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false)
     };
     let services: serde_json::Map<String, serde_json::Value> = config
         .services
@@ -416,11 +453,18 @@ mod tests {
             "volumes": {"postgres_data": {}}
         }))
         .unwrap();
-        let doc: serde_json::Value = serde_json::from_str(&labels_override(&config, "abcd1234")).unwrap();
+        let doc: serde_json::Value =
+            serde_json::from_str(&labels_override(&config, "abcd1234")).unwrap();
         assert_eq!(doc["services"]["nginx"]["labels"][LABEL_RUN], "abcd1234");
-        assert_eq!(doc["services"]["backend"]["labels"][LABEL_PID], std::process::id().to_string());
+        assert_eq!(
+            doc["services"]["backend"]["labels"][LABEL_PID],
+            std::process::id().to_string()
+        );
         assert!(doc["networks"]["internal"]["labels"].is_object());
-        assert!(doc["networks"].get("infra").is_none(), "an external network is not ours to label");
+        assert!(
+            doc["networks"].get("infra").is_none(),
+            "an external network is not ours to label"
+        );
         assert!(doc["volumes"]["postgres_data"]["labels"].is_object());
     }
 

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use super::compose::{
-    docker, CommandError, COMPOSE_PROJECT_LABEL, LABEL_BOOT, LABEL_PID, LABEL_RUN,
+    COMPOSE_PROJECT_LABEL, CommandError, LABEL_BOOT, LABEL_PID, LABEL_RUN, docker,
 };
 
 /// The boot id of this machine, which tells a pid from an earlier boot apart.
@@ -52,7 +52,15 @@ fn parse_owners(text: &str) -> Vec<(String, Owner)> {
             let project = parts.next()?.trim().to_owned();
             let pid = parts.next()?.trim().to_owned();
             let boot = parts.next()?.trim().to_owned();
-            (!id.is_empty() && !run.is_empty()).then_some((id, Owner { run, project, pid, boot }))
+            (!id.is_empty() && !run.is_empty()).then_some((
+                id,
+                Owner {
+                    run,
+                    project,
+                    pid,
+                    boot,
+                },
+            ))
         })
         .collect()
 }
@@ -78,19 +86,59 @@ pub async fn sweep_stale() -> Result<Swept, CommandError> {
     let filter = format!("label={LABEL_RUN}");
     let short = Duration::from_secs(30);
 
-    let containers = docker(["ps", "-a", "--filter", &filter, "--format", &format_for(".ID")], short).await?;
-    let networks = docker(["network", "ls", "--filter", &filter, "--format", &format_for(".ID")], short).await?;
-    let volumes = docker(["volume", "ls", "--filter", &filter, "--format", &format_for(".Name")], short).await?;
+    let containers = docker(
+        [
+            "ps",
+            "-a",
+            "--filter",
+            &filter,
+            "--format",
+            &format_for(".ID"),
+        ],
+        short,
+    )
+    .await?;
+    let networks = docker(
+        [
+            "network",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            &format_for(".ID"),
+        ],
+        short,
+    )
+    .await?;
+    let volumes = docker(
+        [
+            "volume",
+            "ls",
+            "--filter",
+            &filter,
+            "--format",
+            &format_for(".Name"),
+        ],
+        short,
+    )
+    .await?;
 
     let stale = |text: &str| -> Vec<(String, Owner)> {
-        parse_owners(text).into_iter().filter(|(_, o)| o.is_stale(&boot)).collect()
+        parse_owners(text)
+            .into_iter()
+            .filter(|(_, o)| o.is_stale(&boot))
+            .collect()
     };
     let stale_containers = stale(&containers.stdout);
     let stale_networks = stale(&networks.stdout);
     let stale_volumes = stale(&volumes.stdout);
 
     let mut projects: BTreeMap<String, ()> = BTreeMap::new();
-    for (_, owner) in stale_containers.iter().chain(&stale_networks).chain(&stale_volumes) {
+    for (_, owner) in stale_containers
+        .iter()
+        .chain(&stale_networks)
+        .chain(&stale_volumes)
+    {
         if !owner.project.is_empty() {
             projects.insert(owner.project.clone(), ());
         }
@@ -98,7 +146,10 @@ pub async fn sweep_stale() -> Result<Swept, CommandError> {
 
     let mut swept = Swept::default();
     for (id, _) in &stale_containers {
-        if docker(["rm", "--force", "--volumes", id], short).await?.success {
+        if docker(["rm", "--force", "--volumes", id], short)
+            .await?
+            .success
+        {
             swept.containers += 1;
         }
     }
@@ -110,7 +161,10 @@ pub async fn sweep_stale() -> Result<Swept, CommandError> {
         }
     }
     for (name, _) in &stale_volumes {
-        if docker(["volume", "rm", "--force", name], short).await?.success {
+        if docker(["volume", "rm", "--force", name], short)
+            .await?
+            .success
+        {
             swept.volumes += 1;
         }
     }
@@ -131,7 +185,12 @@ pub async fn leftovers(run: &str) -> Result<Vec<String>, CommandError> {
         let mut args: Vec<&str> = args;
         args.extend(["--filter", &filter]);
         let out = docker(&args, short).await?;
-        found.extend(out.stdout.lines().filter(|l| !l.trim().is_empty()).map(|id| format!("{kind} {id}")));
+        found.extend(
+            out.stdout
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+                .map(|id| format!("{kind} {id}")),
+        );
     }
     Ok(found)
 }

@@ -12,6 +12,8 @@ pub mod http_server;
 pub mod smoke_cmd;
 pub mod tls;
 
+pub use smoke_cmd::smoke_bin;
+
 use std::path::PathBuf;
 use std::process::Command;
 use std::sync::OnceLock;
@@ -51,28 +53,12 @@ pub fn require_engine(test: &str) -> bool {
     let why = "no Docker engine answers `docker info` (start one, or run \
                `bash ci/provision-engine.sh` on Debian)";
     if engine_required() {
-        panic!("`{test}` needs a Docker engine: {why}; CI requires one (CI or SMOKE_REQUIRE_ENGINE=1 is set)");
+        panic!(
+            "`{test}` needs a Docker engine: {why}; CI requires one (CI or SMOKE_REQUIRE_ENGINE=1 is set)"
+        );
     }
     eprintln!("SKIPPED `{test}`: it needs a Docker engine and {why}.");
     false
-}
-
-/// The `smoke` binary built beside this test binary (`cargo nextest run` from the workspace
-/// root builds it).
-pub fn smoke_bin() -> PathBuf {
-    let exe = std::env::current_exe().unwrap_or_else(|err| panic!("failed to locate the test binary: {err}"));
-    // target/<profile>/deps/it-<hash> -> target/<profile>/smoke
-    let bin = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .map(|dir| dir.join(format!("smoke{}", std::env::consts::EXE_SUFFIX)))
-        .unwrap_or_else(|| PathBuf::from("smoke"));
-    assert!(
-        bin.is_file(),
-        "the `smoke` binary is not at {} (run the tests with `cargo nextest run` from the workspace root, which builds it)",
-        bin.display()
-    );
-    bin
 }
 
 /// Where gate runs started by tests keep their folders.
