@@ -29,6 +29,8 @@ gate_args=("$@")
 tag="v$version"
 stack=${RELEASE_STACK:-fixtures/azionelab}
 report_dir=${RELEASE_REPORT_DIR:-target/gate-release/$version}
+# Absolute, so that nothing depends on which folder the gate resolves a relative path from.
+case $report_dir in /*) ;; *) report_dir="$PWD/$report_dir" ;; esac
 
 # 1. Preconditions: a clean tree (the tag must name exactly what was gated) and a new tag.
 dirty=$(git status --porcelain)
@@ -86,7 +88,7 @@ mkdir -p "$report_dir"
 if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
 log "gating $commit ($tag) with: smoke gate $stack --no-build ${gate_args[*]}"
 status=0
-"${smoke[@]}" gate "$stack" --no-build --runs-dir target/gate-release/runs \
+"${smoke[@]}" gate "$stack" --no-build --runs-dir "$PWD/target/gate-release/runs" \
   --report-json "$report_dir/report.json" --report-junit "$report_dir/junit.xml" \
   --report-markdown "$report_dir/report.md" "${gate_args[@]}" || status=$?
 if [ -n "${GITHUB_STEP_SUMMARY:-}" ] && [ -f "$report_dir/report.md" ]; then
