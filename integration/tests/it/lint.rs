@@ -21,11 +21,26 @@ struct Linter {
     version_args: &'static [&'static str],
 }
 
-const ACTIONLINT: Linter = Linter { program: "actionlint", version_args: &["-version"] };
-const ZIZMOR: Linter = Linter { program: "zizmor", version_args: &["--version"] };
-const HADOLINT: Linter = Linter { program: "hadolint", version_args: &["--version"] };
-const SHELLCHECK: Linter = Linter { program: "shellcheck", version_args: &["--version"] };
-const COMPOSE: Linter = Linter { program: "docker", version_args: &["compose", "version"] };
+const ACTIONLINT: Linter = Linter {
+    program: "actionlint",
+    version_args: &["-version"],
+};
+const ZIZMOR: Linter = Linter {
+    program: "zizmor",
+    version_args: &["--version"],
+};
+const HADOLINT: Linter = Linter {
+    program: "hadolint",
+    version_args: &["--version"],
+};
+const SHELLCHECK: Linter = Linter {
+    program: "shellcheck",
+    version_args: &["--version"],
+};
+const COMPOSE: Linter = Linter {
+    program: "docker",
+    version_args: &["compose", "version"],
+};
 
 fn required() -> bool {
     std::env::var_os("CI").is_some_and(|v| !v.is_empty() && v != "false")
@@ -79,16 +94,27 @@ fn describe(program: &str, args: &[&str], files: &[PathBuf], out: &Output) -> St
 
 #[track_caller]
 fn assert_clean(program: &str, args: &[&str], files: &[PathBuf]) {
-    assert!(!files.is_empty(), "nothing to lint with `{program}`: no files found");
+    assert!(
+        !files.is_empty(),
+        "nothing to lint with `{program}`: no files found"
+    );
     let out = lint(program, args, files);
-    assert!(out.status.success(), "`{program}` found problems:\n{}", describe(program, args, files, &out));
+    assert!(
+        out.status.success(),
+        "`{program}` found problems:\n{}",
+        describe(program, args, files, &out)
+    );
 }
 
 #[track_caller]
 fn assert_flags(program: &str, args: &[&str], sample: &str, expected: &str) {
     let files = [sample_path(sample)];
     let out = lint(program, args, &files);
-    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(
         !out.status.success() && text.contains(expected),
         "`{program}` should reject the bad sample `{sample}` mentioning `{expected}`:\n{}",
@@ -97,17 +123,24 @@ fn assert_flags(program: &str, args: &[&str], sample: &str, expected: &str) {
 }
 
 fn sample_path(name: &str) -> PathBuf {
-    workspace_root().join("integration/tests/lint-samples").join(name)
+    workspace_root()
+        .join("integration/tests/lint-samples")
+        .join(name)
 }
 
 /// Files under `dir` (relative to the workspace root) whose name satisfies `keep`, sorted.
 fn files_under(dir: &str, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
     fn walk(dir: &Path, keep: &dyn Fn(&str) -> bool, found: &mut Vec<PathBuf>) {
-        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            return;
+        };
         for entry in entries.flatten() {
             let path = entry.path();
             if path.is_dir() {
-                if path.file_name().is_some_and(|n| n == "node_modules" || n == "target") {
+                if path
+                    .file_name()
+                    .is_some_and(|n| n == "node_modules" || n == "target")
+                {
                     continue;
                 }
                 walk(&path, keep, found);
@@ -123,11 +156,15 @@ fn files_under(dir: &str, keep: &dyn Fn(&str) -> bool) -> Vec<PathBuf> {
 }
 
 fn workflows() -> Vec<PathBuf> {
-    files_under(".github/workflows", &|n| n.ends_with(".yml") || n.ends_with(".yaml"))
+    files_under(".github/workflows", &|n| {
+        n.ends_with(".yml") || n.ends_with(".yaml")
+    })
 }
 
 fn dockerfiles() -> Vec<PathBuf> {
-    files_under("fixtures", &|n| n == "Dockerfile" || n.starts_with("Dockerfile."))
+    files_under("fixtures", &|n| {
+        n == "Dockerfile" || n.starts_with("Dockerfile.")
+    })
 }
 
 fn ci_scripts() -> Vec<PathBuf> {
@@ -184,7 +221,13 @@ fn compose_sets() -> Vec<Vec<String>> {
         stack.join("infra/docker/compose.yml").display().to_string(),
     ];
     let mut test = base.clone();
-    test.extend(["-f".to_owned(), stack.join("infra/docker/compose.test.yml").display().to_string()]);
+    test.extend([
+        "-f".to_owned(),
+        stack
+            .join("infra/docker/compose.test.yml")
+            .display()
+            .to_string(),
+    ]);
     let mut sets = vec![base, test.clone()];
     for override_file in files_under("fixtures", &|n| n == "compose.override.yml") {
         let mut set = test.clone();
@@ -209,7 +252,11 @@ fn compose_files_pass_docker_compose_config() {
             failures.push(describe("docker", &args, &[], &out));
         }
     }
-    assert!(failures.is_empty(), "`docker compose config` rejects compose file sets:\n{}", failures.join("\n\n"));
+    assert!(
+        failures.is_empty(),
+        "`docker compose config` rejects compose file sets:\n{}",
+        failures.join("\n\n")
+    );
 }
 
 #[test]
@@ -217,7 +264,12 @@ fn actionlint_flags_untrusted_input_in_a_script() {
     if !require_linter("actionlint_flags_untrusted_input_in_a_script", ACTIONLINT) {
         return;
     }
-    assert_flags("actionlint", &[], "workflow-unpinned.yml", "potentially untrusted");
+    assert_flags(
+        "actionlint",
+        &[],
+        "workflow-unpinned.yml",
+        "potentially untrusted",
+    );
 }
 
 #[test]
@@ -225,7 +277,12 @@ fn zizmor_flags_an_unpinned_action() {
     if !require_linter("zizmor_flags_an_unpinned_action", ZIZMOR) {
         return;
     }
-    assert_flags("zizmor", ZIZMOR_ARGS, "workflow-unpinned.yml", "unpinned-uses");
+    assert_flags(
+        "zizmor",
+        ZIZMOR_ARGS,
+        "workflow-unpinned.yml",
+        "unpinned-uses",
+    );
 }
 
 #[test]

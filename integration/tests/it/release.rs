@@ -22,17 +22,42 @@ impl Clone {
     fn new(name: &str) -> Self {
         let dir = std::env::temp_dir().join(format!("release-test-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        git(&workspace_root(), &["clone", "-q", &workspace_root().display().to_string(), &dir.display().to_string()]);
+        git(
+            &workspace_root(),
+            &[
+                "clone",
+                "-q",
+                &workspace_root().display().to_string(),
+                &dir.display().to_string(),
+            ],
+        );
         // What is tested is the work tree, not only what was committed.
         for folder in ["ci", "fixtures"] {
             let status = Command::new("cp")
-                .args(["-a", &workspace_root().join(folder).display().to_string(), &dir.display().to_string()])
+                .args([
+                    "-a",
+                    &workspace_root().join(folder).display().to_string(),
+                    &dir.display().to_string(),
+                ])
                 .status()
                 .expect("cp runs");
             assert!(status.success(), "failed to copy `{folder}` into the clone");
         }
         git(&dir, &["add", "-A"]);
-        git(&dir, &["-c", "user.name=test", "-c", "user.email=test@localhost", "commit", "-q", "--allow-empty", "-m", "test snapshot"]);
+        git(
+            &dir,
+            &[
+                "-c",
+                "user.name=test",
+                "-c",
+                "user.email=test@localhost",
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "test snapshot",
+            ],
+        );
         Clone { dir }
     }
 
@@ -66,14 +91,29 @@ impl Drop for Clone {
 
 #[track_caller]
 fn git(dir: &Path, args: &[&str]) -> String {
-    let out = Command::new("git").current_dir(dir).args(args).output().expect("git runs");
-    assert!(out.status.success(), "git {} failed in {}:\n{}", args.join(" "), dir.display(), String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {} failed in {}:\n{}",
+        args.join(" "),
+        dir.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn image_id(reference: &str) -> Option<String> {
-    let out = Command::new("docker").args(["image", "inspect", "--format", "{{.Id}}", reference]).output().ok()?;
-    out.status.success().then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Removes the image tags a test created, whatever happened.
@@ -83,13 +123,18 @@ struct ImageTags(String);
 impl Drop for ImageTags {
     fn drop(&mut self) {
         for repo in RELEASED {
-            let _ = Command::new("docker").args(["image", "rm", &format!("{repo}:{}", self.0)]).output();
+            let _ = Command::new("docker")
+                .args(["image", "rm", &format!("{repo}:{}", self.0)])
+                .output();
         }
     }
 }
 
 fn unique_version() -> String {
-    let nanos = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.subsec_nanos()).unwrap_or(0);
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos())
+        .unwrap_or(0);
     format!("0.0.0-test.{}{nanos:x}", std::process::id())
 }
 
@@ -111,13 +156,30 @@ fn release_gate_refuses_to_tag_a_broken_variant() {
     let version = unique_version();
     let _cleanup = ImageTags(version.clone());
     let out = clone.release(&version, &["--override", BROKEN]);
-    assert_eq!(out.status.code(), Some(1), "a failed check must end the release with the gate's code 1\n{}", describe(&out));
-    assert!(!clone.tag_exists(&format!("v{version}")), "a red gate created the tag v{version}\n{}", describe(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "a failed check must end the release with the gate's code 1\n{}",
+        describe(&out)
+    );
+    assert!(
+        !clone.tag_exists(&format!("v{version}")),
+        "a red gate created the tag v{version}\n{}",
+        describe(&out)
+    );
     for repo in RELEASED {
-        assert_eq!(image_id(&format!("{repo}:{version}")), None, "a red gate created the image tag {repo}:{version}");
+        assert_eq!(
+            image_id(&format!("{repo}:{version}")),
+            None,
+            "a red gate created the image tag {repo}:{version}"
+        );
     }
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("routing.admin_reaches_django"), "the failed check is not named:\n{}", describe(&out));
+    assert!(
+        stdout.contains("routing.admin_reaches_django"),
+        "the failed check is not named:\n{}",
+        describe(&out)
+    );
 }
 
 #[test]
@@ -129,21 +191,41 @@ fn release_gate_tags_the_commit_and_the_verified_images_when_green() {
     let version = unique_version();
     let _cleanup = ImageTags(version.clone());
     let out = clone.release(&version, &[]);
-    assert_eq!(out.status.code(), Some(0), "the release gate did not pass on the reference stack\n{}", describe(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "the release gate did not pass on the reference stack\n{}",
+        describe(&out)
+    );
     let tag = format!("v{version}");
-    assert!(clone.tag_exists(&tag), "no tag {tag} after a green gate\n{}", describe(&out));
-    assert_eq!(git(&clone.dir, &["cat-file", "-t", &tag]).trim(), "tag", "{tag} is not an annotated tag");
-    assert_eq!(git(&clone.dir, &["rev-parse", &format!("{tag}^{{commit}}")]), git(&clone.dir, &["rev-parse", "HEAD"]));
+    assert!(
+        clone.tag_exists(&tag),
+        "no tag {tag} after a green gate\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        git(&clone.dir, &["cat-file", "-t", &tag]).trim(),
+        "tag",
+        "{tag} is not an annotated tag"
+    );
+    assert_eq!(
+        git(&clone.dir, &["rev-parse", &format!("{tag}^{{commit}}")]),
+        git(&clone.dir, &["rev-parse", "HEAD"])
+    );
     let message = git(&clone.dir, &["tag", "-l", "--format=%(contents)", &tag]);
     for repo in RELEASED {
         let reference = format!("{repo}:{version}");
-        let id = image_id(&reference).unwrap_or_else(|| panic!("no image tag {reference} after a green gate"));
+        let id = image_id(&reference)
+            .unwrap_or_else(|| panic!("no image tag {reference} after a green gate"));
         assert!(
             message.contains(&format!("{reference}={id}")),
             "the tag message does not record the digest of {reference} ({id}):\n{message}"
         );
     }
-    assert!(message.contains("Gate: PASSED"), "the tag message has no gate verdict:\n{message}");
+    assert!(
+        message.contains("Gate: PASSED"),
+        "the tag message has no gate verdict:\n{message}"
+    );
 }
 
 #[test]
@@ -152,15 +234,40 @@ fn release_gate_refuses_a_dirty_tree_and_an_existing_tag() {
     std::fs::write(clone.dir.join("uncommitted.txt"), "work in progress\n").expect("write a file");
     let out = clone.release("9.9.9", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"),
+        "{}",
+        describe(&out)
+    );
     std::fs::remove_file(clone.dir.join("uncommitted.txt")).expect("remove the file");
 
-    git(&clone.dir, &["-c", "user.name=test", "-c", "user.email=test@localhost", "tag", "-a", "v9.9.9", "-m", "taken"]);
+    git(
+        &clone.dir,
+        &[
+            "-c",
+            "user.name=test",
+            "-c",
+            "user.email=test@localhost",
+            "tag",
+            "-a",
+            "v9.9.9",
+            "-m",
+            "taken",
+        ],
+    );
     let out = clone.release("9.9.9", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("already exists"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("already exists"),
+        "{}",
+        describe(&out)
+    );
 
     let out = clone.release("latest", &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("is not a version"), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("is not a version"),
+        "{}",
+        describe(&out)
+    );
 }

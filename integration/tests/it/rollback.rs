@@ -38,12 +38,26 @@ impl Rehearsal {
         };
         // Release N: the reference images under an explicit version; N+1: nginx unchanged
         // and the backend with one more migration.
-        run_ok(Command::new("bash").arg("ci/build-images.sh"), "build the reference images");
+        run_ok(
+            Command::new("bash").arg("ci/build-images.sh"),
+            "build the reference images",
+        );
         for repo in ["azionelab/nginx", "azionelab/backend"] {
-            run_ok(Command::new("docker").args(["tag", &format!("{repo}:0.1.0"), &format!("{repo}:{}", rehearsal.n)]), "tag N");
+            run_ok(
+                Command::new("docker").args([
+                    "tag",
+                    &format!("{repo}:0.1.0"),
+                    &format!("{repo}:{}", rehearsal.n),
+                ]),
+                "tag N",
+            );
         }
         run_ok(
-            Command::new("docker").args(["tag", "azionelab/nginx:0.1.0", &format!("azionelab/nginx:{}", rehearsal.next)]),
+            Command::new("docker").args([
+                "tag",
+                "azionelab/nginx:0.1.0",
+                &format!("azionelab/nginx:{}", rehearsal.next),
+            ]),
             "tag N+1",
         );
         run_ok(
@@ -84,7 +98,12 @@ impl Rehearsal {
     #[track_caller]
     fn deploy(&self, version: &str) {
         let out = self.script("ci/deploy.sh", &[version]);
-        assert_eq!(out.status.code(), Some(0), "ci/deploy.sh {version} failed\n{}", describe(&out));
+        assert_eq!(
+            out.status.code(),
+            Some(0),
+            "ci/deploy.sh {version} failed\n{}",
+            describe(&out)
+        );
     }
 
     fn compose(&self, args: &[&str]) -> Output {
@@ -98,17 +117,33 @@ impl Rehearsal {
     fn base_url(&self) -> String {
         let out = self.compose(&["port", "nginx", "443"]);
         let text = String::from_utf8_lossy(&out.stdout);
-        let port = text.trim().rsplit(':').next().unwrap_or_default().to_owned();
+        let port = text
+            .trim()
+            .rsplit(':')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
         format!("https://localhost:{port}")
     }
 
     fn curl(&self, path: &str, body: &str, staff: bool) -> String {
         let mut cmd = Command::new("curl");
-        cmd.args(["-sSk", "-X", "POST", "-H", "Content-Type: application/json", "--data", body]);
+        cmd.args([
+            "-sSk",
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/json",
+            "--data",
+            body,
+        ]);
         if staff {
             cmd.args(["-H", &format!("Authorization: Token {}", self.token)]);
         }
-        let out = cmd.arg(format!("{}{path}", self.base_url())).output().expect("curl runs");
+        let out = cmd
+            .arg(format!("{}{path}", self.base_url()))
+            .output()
+            .expect("curl runs");
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
@@ -119,8 +154,11 @@ impl Rehearsal {
             &format!(r#"{{"title": "Rehearsal {label}", "starts_at": "2031-01-01T20:00:00Z", "capacity": 50, "listed": false}}"#),
             true,
         );
-        let show: serde_json::Value = serde_json::from_str(&show).unwrap_or_else(|_| panic!("no show created: {show}"));
-        let id = show["id"].as_i64().unwrap_or_else(|| panic!("no show id in {show}"));
+        let show: serde_json::Value =
+            serde_json::from_str(&show).unwrap_or_else(|_| panic!("no show created: {show}"));
+        let id = show["id"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no show id in {show}"));
         (0..count)
             .map(|i| {
                 let booking = self.curl(
@@ -145,8 +183,15 @@ impl Rehearsal {
             "-c",
             r#"psql -U "$POSTGRES_USER" -d "$POSTGRES_DB" -Atc 'SELECT reference FROM bookings_booking ORDER BY reference'"#,
         ]);
-        assert!(out.status.success(), "failed to read the bookings\n{}", describe(&out));
-        String::from_utf8_lossy(&out.stdout).lines().map(str::to_owned).collect()
+        assert!(
+            out.status.success(),
+            "failed to read the bookings\n{}",
+            describe(&out)
+        );
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
     }
 }
 
@@ -179,7 +224,10 @@ fn random_hex(len: usize) -> String {
 
 #[track_caller]
 fn run_ok(cmd: &mut Command, what: &str) {
-    let out = cmd.current_dir(workspace_root()).output().unwrap_or_else(|err| panic!("failed to {what}: {err}"));
+    let out = cmd
+        .current_dir(workspace_root())
+        .output()
+        .unwrap_or_else(|err| panic!("failed to {what}: {err}"));
     assert!(out.status.success(), "failed to {what}\n{}", describe(&out));
 }
 
@@ -200,8 +248,10 @@ fn record_timing(kind: &str, rehearsal: Duration, rollback: Duration) {
         rollback.as_secs_f64()
     );
     eprint!("{line}");
-    if let Ok(mut file) =
-        std::fs::OpenOptions::new().create(true).append(true).open(workspace_root().join("target/rollback-timings.txt"))
+    if let Ok(mut file) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(workspace_root().join("target/rollback-timings.txt"))
     {
         let _ = file.write_all(line.as_bytes());
     }
@@ -209,7 +259,9 @@ fn record_timing(kind: &str, rehearsal: Duration, rollback: Duration) {
 
 #[test]
 fn rollback_after_an_additive_migration_keeps_the_database_and_every_booking() {
-    if !common::require_engine("rollback_after_an_additive_migration_keeps_the_database_and_every_booking") {
+    if !common::require_engine(
+        "rollback_after_an_additive_migration_keeps_the_database_and_every_booking",
+    ) {
         return;
     }
     let started = Instant::now();
@@ -222,21 +274,35 @@ fn rollback_after_an_additive_migration_keeps_the_database_and_every_booking() {
     let rollback_started = Instant::now();
     let out = r.script("ci/rollback.sh", &[]);
     let rollback = rollback_started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "ci/rollback.sh failed\n{}", describe(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ci/rollback.sh failed\n{}",
+        describe(&out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stderr.contains("keeping the database"), "an additive migration must not restore the backup\n{}", describe(&out));
+    assert!(
+        stderr.contains("keeping the database"),
+        "an additive migration must not restore the backup\n{}",
+        describe(&out)
+    );
     assert!(stderr.contains("smoke green"), "{}", describe(&out));
 
     let after = r.references();
     for reference in before.iter().chain(&during) {
-        assert!(after.contains(reference), "booking {reference} was lost by the rollback; left: {after:?}");
+        assert!(
+            after.contains(reference),
+            "booking {reference} was lost by the rollback; left: {after:?}"
+        );
     }
     record_timing("additive", started.elapsed(), rollback);
 }
 
 #[test]
 fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking() {
-    if !common::require_engine("rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking") {
+    if !common::require_engine(
+        "rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking",
+    ) {
         return;
     }
     let started = Instant::now();
@@ -248,7 +314,12 @@ fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earli
     let rollback_started = Instant::now();
     let out = r.script("ci/rollback.sh", &[]);
     let rollback = rollback_started.elapsed();
-    assert_eq!(out.status.code(), Some(0), "ci/rollback.sh failed\n{}", describe(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "ci/rollback.sh failed\n{}",
+        describe(&out)
+    );
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains("restoring the database") && stderr.contains("9001_release_destructive"),
@@ -259,7 +330,10 @@ fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earli
 
     let after = r.references();
     for reference in &before {
-        assert!(after.contains(reference), "booking {reference}, made before the deploy, was lost; left: {after:?}");
+        assert!(
+            after.contains(reference),
+            "booking {reference}, made before the deploy, was lost; left: {after:?}"
+        );
     }
     record_timing("destructive", started.elapsed(), rollback);
 }
