@@ -3,6 +3,7 @@
 //! nothing behind, even when interrupted or killed.
 
 use std::collections::BTreeSet;
+use std::os::unix::process::CommandExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -45,20 +46,33 @@ fn expected_check_names() -> BTreeSet<String> {
 }
 
 fn project_containers(project: &str) -> Vec<String> {
-    let out = Command::new("docker")
-        .args([
-            "ps",
-            "-a",
-            "-q",
-            "--filter",
-            &format!("label=com.docker.compose.project={project}"),
-        ])
-        .output()
-        .expect("docker ps runs");
-    String::from_utf8_lossy(&out.stdout)
-        .lines()
-        .map(str::to_owned)
+    project_resources(project)
+        .into_iter()
+        .filter(|r| r.starts_with("container "))
         .collect()
+}
+
+/// Containers, networks and volumes of a compose project, found by compose's own label.
+fn project_resources(project: &str) -> Vec<String> {
+    let filter = format!("label=com.docker.compose.project={project}");
+    let mut found = Vec::new();
+    for (kind, args) in [
+        ("container", ["ps", "-a", "-q"].as_slice()),
+        ("network", ["network", "ls", "-q"].as_slice()),
+        ("volume", ["volume", "ls", "-q"].as_slice()),
+    ] {
+        let out = Command::new("docker")
+            .args(args)
+            .args(["--filter", &filter])
+            .output()
+            .expect("docker answers");
+        found.extend(
+            String::from_utf8_lossy(&out.stdout)
+                .lines()
+                .map(|id| format!("{kind} {id}")),
+        );
+    }
+    found
 }
 
 #[test]
@@ -226,7 +240,7 @@ fn gate_refuses_a_missing_stack_description() {
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert_eq!(output.status.code(), Some(2), "{stdout}");
     assert!(
-        stdout.contains("failed to read the stack description `/nonexistent/stack/gate.toml`"),
+        stdout.contains("failed to read the stack description `/nonexistent/stack` (give a folder holding `gate.toml`"),
         "{stdout}"
     );
 }
@@ -239,6 +253,7 @@ fn start_gate_and_wait_for_containers() -> (std::process::Child, String) {
         .arg(gate_runs_dir())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
+        .process_group(0)
         .spawn()
         .expect("`smoke gate` starts");
     // The first line naming the project tells us what to watch.
@@ -287,10 +302,10 @@ fn an_interrupted_gate_tears_its_stack_down() {
     );
     let status = child.wait().expect("`smoke gate` exits");
     assert_eq!(status.code(), Some(130), "an interrupted gate exits 130");
-    let left = project_containers(&project);
+    let left = project_resources(&project);
     assert!(
         left.is_empty(),
-        "the interrupted gate left containers of `{project}`: {left:?}"
+        "the interrupted gate left resources of `{project}`: {left:?}"
     );
 }
 
@@ -300,7 +315,15 @@ fn a_killed_gate_is_swept_by_the_next_run() {
         return;
     }
     let (mut child, project) = start_gate_and_wait_for_containers();
-    child.kill().expect("SIGKILL the gate");
+    // As a nextest timeout does: SIGKILL to the whole process group, compose children included.
+    let group = format!("-{}", child.id());
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", "--", &group])
+            .status()
+            .expect("kill runs")
+            .success()
+    );
     let _ = child.wait();
     assert!(
         !project_containers(&project).is_empty(),
@@ -314,9 +337,9 @@ fn a_killed_gate_is_swept_by_the_next_run() {
         swept.projects.contains(&project),
         "the sweep did not name `{project}`: {swept:?}"
     );
-    let left = project_containers(&project);
+    let left = project_resources(&project);
     assert!(
         left.is_empty(),
-        "the sweep left containers of `{project}`: {left:?}"
+        "the sweep left resources of `{project}`: {left:?}"
     );
 }

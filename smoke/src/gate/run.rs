@@ -178,6 +178,11 @@ pub async fn run_gate_until(
     };
 
     report.interrupted = verdict == Verdict::Interrupted;
+    if report.interrupted {
+        // Dropping the phase that was running does not stop a `docker compose up` started
+        // through testcontainers; it would go on creating what the teardown removes.
+        stop_child_processes().await;
+    }
     let evidence = if verdict != Verdict::Passed && verdict != Verdict::Interrupted {
         progress.note("gate: saving evidence before teardown");
         Some(evidence::collect(&stack.project, &stack.run_dir.join("evidence")).await)
@@ -427,6 +432,48 @@ fn config_failure(mut report: RunReport, started: Instant, why: String) -> GateO
     }
 }
 
+/// Sends SIGTERM to this process's children (the `docker compose` commands still running)
+/// and waits for them to go, for at most 10 s.
+async fn stop_child_processes() {
+    let children = child_pids();
+    if children.is_empty() {
+        return;
+    }
+    let mut kill = tokio::process::Command::new("kill");
+    kill.arg("-TERM").args(children.iter().map(u32::to_string));
+    let _ = kill.output().await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let mut delay = Duration::from_millis(50);
+    while children
+        .iter()
+        .any(|pid| std::path::Path::new(&format!("/proc/{pid}")).exists())
+        && Instant::now() < deadline
+    {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_millis(500));
+    }
+}
+
+/// The pids whose parent is this process, read from `/proc` (empty where there is none).
+fn child_pids() -> Vec<u32> {
+    let me = std::process::id();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(Result::ok)
+        .filter_map(|e| e.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            std::fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                // The parent pid is the second field after the parenthesised command name.
+                .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.to_owned()))
+                .and_then(|rest| rest.split_whitespace().nth(1)?.parse::<u32>().ok())
+                == Some(me)
+        })
+        .collect()
+}
+
 /// An error and its causes, one per line, masked.
 pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
     let mut text = err.to_string();
@@ -446,4 +493,35 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
 fn tail(text: &str, lines: usize) -> String {
     let all: Vec<&str> = text.lines().collect();
     all[all.len().saturating_sub(lines)..].join("\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn child_pids_finds_a_running_child() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("5")
+            .spawn()
+            .expect("sleep starts");
+        let found = child_pids().contains(&child.id());
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(found, "`sleep` (pid {}) was not listed as a child", child.id());
+    }
+
+    #[tokio::test]
+    async fn stopping_children_ends_them() {
+        let mut child = tokio::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .expect("sleep starts");
+        stop_child_processes().await;
+        let status = tokio::time::timeout(Duration::from_secs(5), child.wait())
+            .await
+            .expect("the child ended within 5 s")
+            .expect("wait works");
+        assert!(!status.success());
+    }
 }

@@ -147,7 +147,9 @@ pub struct CommandAssertion {
 /// Why a stack description could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
-    #[error("failed to read the stack description `{path}`")]
+    #[error(
+        "failed to read the stack description `{path}` (give a folder holding `gate.toml`, or the file itself)"
+    )]
     Read {
         path: PathBuf,
         #[source]

@@ -24,9 +24,12 @@ const BUILD_TIMEOUT: Duration = Duration::from_secs(1800);
 /// A failure of the stack lifecycle, as opposed to a failed check.
 #[derive(Debug, thiserror::Error)]
 pub enum StackError {
-    #[error("the compose files of `{stack}` do not make a valid project")]
+    #[error(
+        "the compose files of `{stack}` do not make a valid project ({files}) (check them with `docker compose -f FILE config`)"
+    )]
     Config {
         stack: String,
+        files: String,
         #[source]
         source: CommandError,
     },
@@ -144,6 +147,12 @@ impl Stack {
             .await
             .map_err(|source| StackError::Config {
                 stack: spec.name.clone(),
+                files: project
+                    .files
+                    .iter()
+                    .map(|f| format!("`{}`", f.display()))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 source,
             })?;
 
