@@ -8,7 +8,9 @@ use std::process::Command;
 
 #[test]
 fn smoke_help_lists_the_commands() {
-    let output = Command::new(env!("CARGO_BIN_EXE_smoke")).arg("--help").output();
+    let output = Command::new(env!("CARGO_BIN_EXE_smoke"))
+        .arg("--help")
+        .output();
     let output = match output {
         Ok(output) => output,
         Err(error) => panic!("failed to run `smoke --help`: {error}"),

@@ -2,9 +2,9 @@
 //! testcontainers starts it. If this fails, every stack test would fail for the same reason,
 //! so this test says so first and plainly.
 
+use testcontainers::GenericBuildableImage;
 use testcontainers::core::{ExecCommand, WaitFor};
 use testcontainers::runners::{AsyncBuilder, AsyncRunner};
-use testcontainers::GenericBuildableImage;
 use tokio::io::AsyncReadExt;
 
 use crate::common;

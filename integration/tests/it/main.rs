@@ -14,7 +14,7 @@ mod cli;
 mod common;
 mod container;
 mod gate;
-mod teeth;
 mod lint;
 mod release;
 mod rollback;
+mod teeth;
