@@ -25,6 +25,30 @@ struct Expectation {
     /// The gate's verdict: `failed` (default), `stack-failed` or `never-ready`.
     #[serde(default = "failed")]
     verdict: String,
+    /// The stack under `fixtures/` this variant breaks (default: the reference stack).
+    #[serde(default = "reference_stack")]
+    stack: String,
+}
+
+fn reference_stack() -> String {
+    "azionelab".into()
+}
+
+/// Every check name the stack's suite reports: the built-in reference suite, or the stack
+/// description its `gate.toml` names.
+fn suite_check_names(stack: &Path) -> Vec<String> {
+    let spec = smoke::gate::spec::StackSpec::load(stack)
+        .unwrap_or_else(|err| panic!("`{}` has no usable gate.toml: {err}", stack.display()));
+    let suite = match spec.checks_file() {
+        Some(file) => smoke::catalog::from_stack_file(&file).unwrap_or_else(|err| {
+            panic!(
+                "`{}` is not a usable stack description: {err}",
+                file.display()
+            )
+        }),
+        None => smoke::catalog::reference(),
+    };
+    suite.steps().map(|s| s.name.clone()).collect()
 }
 
 fn failed() -> String {
@@ -84,8 +108,11 @@ async fn gate_fails_on_broken_variant(
         "`{variant}` has no compose.*.yml override"
     );
 
+    let stack = common::workspace_root()
+        .join("fixtures")
+        .join(&expectation.stack);
     let options = GateOptions {
-        stack: smoke::gate::cli::bundled_stack(),
+        stack: stack.clone(),
         overrides,
         runs_dir: gate_runs_dir(),
         skip_build: true,
@@ -161,9 +188,8 @@ async fn gate_fails_on_broken_variant(
         .iter()
         .map(|c| c.name.clone())
         .collect();
-    let unreported: Vec<String> = smoke::catalog::reference()
-        .steps()
-        .map(|s| s.name.clone())
+    let unreported: Vec<String> = suite_check_names(&stack)
+        .into_iter()
         .filter(|n| !reported.contains(n))
         .collect();
     assert!(
