@@ -35,7 +35,10 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::check::{Category, Expect, HttpStep, Readiness, Request, Scheme, Step, Suite, Template};
+use crate::check::{
+    BasicAuthEnv, Category, Expect, HttpStep, Placeholder, Readiness, Request, Scenario, Scheme,
+    Step, Suite, Template, VirtualHost, WebSocketStep,
+};
 
 /// The version this build reads.
 pub const VERSION: u32 = 1;
@@ -91,6 +94,130 @@ pub struct StackFile {
     /// Routes: `routing.<name>`.
     #[serde(default)]
     pub routes: Vec<RouteSpec>,
+    /// Websocket routes: `websocket.<name>`.
+    #[serde(default)]
+    pub websockets: Vec<WebSocketSpec>,
+    /// Basic auth in front of the base URL: `auth.required`.
+    pub basic_auth: Option<BasicAuthSpec>,
+    /// A rate limit on one path: `rate_limit.enforced`, `rate_limit.normal_traffic_passes`.
+    pub rate_limit: Option<RateLimitSpec>,
+    /// The "deployment in progress" page (inherited by hosts without their own).
+    pub placeholder: Option<PlaceholderSpec>,
+    /// Virtual hosts behind the same address: `<host>.<category>.<name>`.
+    #[serde(default)]
+    pub hosts: Vec<HostSpec>,
+}
+
+/// A virtual host: the same tables as the top level, for requests with its `Host`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HostSpec {
+    /// The short name prefixing its checks, `[a-z0-9_]+`, e.g. `staging`.
+    pub name: String,
+    /// The host name requests carry, e.g. `staging.multienv.test`.
+    pub host: String,
+    /// Its own marker header; the top-level one by default.
+    pub backend_marker: Option<BackendMarker>,
+    /// Its health endpoint.
+    pub health: Option<HealthSpec>,
+    /// Its pages.
+    #[serde(default)]
+    pub pages: Vec<RouteSpec>,
+    /// Its routes.
+    #[serde(default)]
+    pub routes: Vec<RouteSpec>,
+    /// Its websocket routes.
+    #[serde(default)]
+    pub websockets: Vec<WebSocketSpec>,
+    /// Basic auth in front of it.
+    pub basic_auth: Option<BasicAuthSpec>,
+    /// A rate limit on one of its paths.
+    pub rate_limit: Option<RateLimitSpec>,
+    /// Its maintenance page; the top-level one by default.
+    pub placeholder: Option<PlaceholderSpec>,
+}
+
+/// HTTP basic auth the site requires; the credentials come from the environment.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BasicAuthSpec {
+    /// The variable holding the user name.
+    pub user_env: String,
+    /// The variable holding the password.
+    pub password_env: String,
+    /// The path asked without credentials for `auth.required`; `/` by default.
+    pub path: Option<String>,
+}
+
+/// A rate limit on one path.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimitSpec {
+    /// The limited path, e.g. `/api/ping/`; the only one the checks send to.
+    pub path: String,
+    /// How many requests the burst sends at once (exactly that many).
+    pub burst: usize,
+    /// The status of a refused request; 429 by default.
+    #[serde(default = "default_refused")]
+    pub refused_status: u16,
+    /// How many spaced requests make normal traffic; 3 by default.
+    #[serde(default = "default_normal_requests")]
+    pub normal_requests: usize,
+    /// The pause between two of them, in milliseconds; 1000 by default.
+    #[serde(default = "default_normal_interval")]
+    pub normal_interval_ms: u64,
+}
+
+fn default_refused() -> u16 {
+    429
+}
+
+fn default_normal_requests() -> usize {
+    3
+}
+
+fn default_normal_interval() -> u64 {
+    1000
+}
+
+/// The maintenance page served while a deployment is in progress.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PlaceholderSpec {
+    /// Its status; 503 by default.
+    #[serde(default = "default_placeholder_status")]
+    pub status: u16,
+    /// A text its body contains.
+    pub contains: String,
+}
+
+fn default_placeholder_status() -> u16 {
+    503
+}
+
+/// A websocket route.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebSocketSpec {
+    /// The check name after `websocket.`.
+    pub name: String,
+    /// The path of the upgrade, e.g. `/ws/echo/`.
+    pub path: String,
+    /// The text message sent; `{{run_id}}` is replaced by the run id.
+    #[serde(default = "default_ws_send")]
+    pub send: String,
+    /// What an answer must contain.
+    pub expect_contains: String,
+    /// The subprotocol asked for, which the server must select.
+    pub subprotocol: Option<String>,
+    /// What a pass proves.
+    pub proves: Option<String>,
+    /// What to do when it fails.
+    pub hint: Option<String>,
+}
+
+fn default_ws_send() -> String {
+    "smoke {{run_id}}".to_owned()
 }
 
 /// The backend's marker header.
@@ -198,6 +325,41 @@ pub struct RouteSpec {
     pub hint: Option<String>,
 }
 
+/// One site of the file: the top level (`host == None`) or a `[[hosts]]` entry.
+struct Site<'a> {
+    host: Option<&'a HostSpec>,
+    marker: Option<&'a BackendMarker>,
+    health: Option<&'a HealthSpec>,
+    pages: &'a [RouteSpec],
+    routes: &'a [RouteSpec],
+    websockets: &'a [WebSocketSpec],
+    basic_auth: Option<&'a BasicAuthSpec>,
+    rate_limit: Option<&'a RateLimitSpec>,
+    placeholder: Option<Placeholder>,
+}
+
+impl Site<'_> {
+    fn name(&self) -> Option<&str> {
+        self.host.map(|h| h.name.as_str())
+    }
+
+    /// Where an error points: `` `[health]` `` or `` `[[hosts]]` `staging` `[health]` ``.
+    fn at(&self, table: &str) -> String {
+        match self.host {
+            Some(host) => format!("`[[hosts]]` `{}`: `{table}`", host.name),
+            None => format!("`{table}`"),
+        }
+    }
+
+    /// `category.name`, prefixed by the host's name.
+    fn step(&self, mut step: Step) -> Step {
+        if let Some(host) = self.name() {
+            step.name = format!("{host}.{}", step.name);
+        }
+        step
+    }
+}
+
 /// Parses a stack description; `path` only names the file in errors.
 pub fn parse(text: &str, path: &Path) -> Result<Suite, StackFileError> {
     let shown = path.display().to_string();
@@ -215,64 +377,78 @@ pub fn parse(text: &str, path: &Path) -> Result<Suite, StackFileError> {
             file.version
         )));
     }
-    let mut checks = Vec::new();
-    let readiness = match &file.health {
-        Some(health) => {
-            check_path(&health.path).map_err(|m| invalid(format!("`[health]`: {m}")))?;
-            let mut expects = vec![Expect::Status(
-                health.status.as_ref().map_or(vec![200], StatusSpec::to_vec),
-            )];
-            if let Some(ct) = &health.content_type {
-                expects.push(Expect::ContentType(ct.clone()));
-            }
-            for (pointer, value) in &health.json {
-                expects.push(
-                    json_expect(pointer, value).map_err(|m| invalid(format!("`[health]`: {m}")))?,
-                );
-            }
-            expects.extend(health.contains.iter().cloned().map(Expect::BodyContains));
-            let name = health.name.clone().unwrap_or_else(|| "ok".to_owned());
-            check_name(&name).map_err(|m| invalid(format!("`[health]`: {m}")))?;
-            let proves = health
-                .proves
-                .clone()
-                .unwrap_or_else(|| format!("`{}` says the stack is healthy", health.path));
-            let mut step = Step::http(
-                Category::Health,
-                &name,
-                &proves,
-                HttpStep::new(Request::get(&health.path), expects.clone()),
-            );
-            step.hint.clone_from(&health.hint);
-            checks.push(step);
-            Readiness {
-                path: health.path.clone(),
-                expects,
-            }
+    let top_placeholder = file.placeholder.as_ref().map(|p| Placeholder {
+        status: p.status,
+        contains: p.contains.clone(),
+    });
+    let mut sites = vec![Site {
+        host: None,
+        marker: file.backend_marker.as_ref(),
+        health: file.health.as_ref(),
+        pages: &file.pages,
+        routes: &file.routes,
+        websockets: &file.websockets,
+        basic_auth: file.basic_auth.as_ref(),
+        rate_limit: file.rate_limit.as_ref(),
+        placeholder: top_placeholder.clone(),
+    }];
+    let mut hosts = Vec::new();
+    for (index, host) in file.hosts.iter().enumerate() {
+        let at = |m: String| invalid(format!("`[[hosts]]` #{} (`{}`): {m}", index + 1, host.name));
+        check_name(&host.name).map_err(at)?;
+        check_host(&host.host).map_err(at)?;
+        if file.hosts[..index].iter().any(|h| h.name == host.name) {
+            return Err(at("the name is used twice".to_owned()));
         }
-        // Without a health endpoint, any answer from the root that is not a server error.
-        None => Readiness {
+        let placeholder = host
+            .placeholder
+            .as_ref()
+            .map(|p| Placeholder {
+                status: p.status,
+                contains: p.contains.clone(),
+            })
+            .or_else(|| top_placeholder.clone());
+        hosts.push(VirtualHost {
+            name: host.name.clone(),
+            host: host.host.to_ascii_lowercase(),
+            basic_auth: host.basic_auth.as_ref().map(basic_auth_env),
+            placeholder: placeholder.clone(),
+        });
+        sites.push(Site {
+            host: Some(host),
+            marker: host
+                .backend_marker
+                .as_ref()
+                .or(file.backend_marker.as_ref()),
+            health: host.health.as_ref(),
+            pages: &host.pages,
+            routes: &host.routes,
+            websockets: &host.websockets,
+            basic_auth: host.basic_auth.as_ref(),
+            rate_limit: host.rate_limit.as_ref(),
+            placeholder,
+        });
+    }
+    let mut checks = Vec::new();
+    let mut scenarios = Vec::new();
+    let mut readiness = None;
+    for site in &sites {
+        site_checks(site, &mut checks, &mut scenarios, &mut readiness).map_err(&invalid)?;
+    }
+    // Without a health endpoint, any answer from the root that is not a server error.
+    let readiness = readiness.map_or_else(
+        || Readiness {
             path: "/".to_owned(),
             expects: vec![Expect::Status((200..500).collect())],
+            host: None,
         },
-    };
-    for (category, table, specs) in [
-        (Category::Pages, "pages", &file.pages),
-        (Category::Routing, "routes", &file.routes),
-    ] {
-        for (index, spec) in specs.iter().enumerate() {
-            let at = |m: String| {
-                invalid(format!(
-                    "`[[{table}]]` #{} (`{}`): {m}",
-                    index + 1,
-                    spec.name
-                ))
-            };
-            checks.push(route_step(category, spec, file.backend_marker.as_ref()).map_err(at)?);
-        }
-    }
+        |(readiness, _)| readiness,
+    );
     let mut seen = std::collections::HashSet::new();
-    for step in &checks {
+    for step in checks
+        .iter()
+        .chain(scenarios.iter().flat_map(|s: &Scenario| &s.steps))
+    {
         if !seen.insert(step.name.clone()) {
             return Err(invalid(format!(
                 "the check name `{}` is used twice",
@@ -284,8 +460,258 @@ pub fn parse(text: &str, path: &Path) -> Result<Suite, StackFileError> {
         name: file.name,
         readiness,
         checks,
-        scenarios: Vec::new(),
+        scenarios,
+        hosts,
+        placeholder: top_placeholder,
+        basic_auth: file.basic_auth.as_ref().map(basic_auth_env),
     })
+}
+
+fn basic_auth_env(spec: &BasicAuthSpec) -> BasicAuthEnv {
+    BasicAuthEnv {
+        user_env: spec.user_env.clone(),
+        password_env: spec.password_env.clone(),
+    }
+}
+
+/// The checks of one site. `readiness` keeps the best health endpoint seen so far: the top
+/// level's, else the first host's without basic auth, else the first host's.
+fn site_checks(
+    site: &Site<'_>,
+    checks: &mut Vec<Step>,
+    scenarios: &mut Vec<Scenario>,
+    readiness: &mut Option<(Readiness, u8)>,
+) -> Result<(), String> {
+    let host = site.name();
+    if let Some(health) = site.health {
+        let at = |m: String| format!("{}: {m}", site.at("[health]"));
+        check_path(&health.path).map_err(at)?;
+        let mut expects = vec![Expect::Status(
+            health.status.as_ref().map_or(vec![200], StatusSpec::to_vec),
+        )];
+        if let Some(ct) = &health.content_type {
+            expects.push(Expect::ContentType(ct.clone()));
+        }
+        for (pointer, value) in &health.json {
+            expects.push(json_expect(pointer, value).map_err(at)?);
+        }
+        expects.extend(health.contains.iter().cloned().map(Expect::BodyContains));
+        let name = health.name.clone().unwrap_or_else(|| "ok".to_owned());
+        check_name(&name).map_err(at)?;
+        let proves = health
+            .proves
+            .clone()
+            .unwrap_or_else(|| format!("`{}` says the stack is healthy", health.path));
+        let mut step = Step::http(
+            Category::Health,
+            &name,
+            &proves,
+            HttpStep::new(Request::get(&health.path).for_host(host), expects.clone()),
+        );
+        step.hint.clone_from(&health.hint);
+        checks.push(site.step(step));
+        // Lower ranks win: the top level, then hosts without basic auth, then the others.
+        let rank = match (site.host, site.basic_auth) {
+            (None, _) => 0,
+            (Some(_), None) => 1,
+            (Some(_), Some(_)) => 2,
+        };
+        if readiness.as_ref().is_none_or(|(_, best)| rank < *best) {
+            *readiness = Some((
+                Readiness {
+                    path: health.path.clone(),
+                    expects,
+                    host: host.map(str::to_owned),
+                },
+                rank,
+            ));
+        }
+    }
+    if let Some(auth) = site.basic_auth {
+        let at = |m: String| format!("{}: {m}", site.at("[basic_auth]"));
+        for var in [&auth.user_env, &auth.password_env] {
+            check_env_name(var).map_err(at)?;
+        }
+        let path = auth.path.clone().unwrap_or_else(|| "/".to_owned());
+        check_path(&path).map_err(at)?;
+        let mut request = Request::get(&path).for_host(host);
+        request.auth = crate::check::Auth::Anonymous;
+        request.follow_redirects = false;
+        let step = Step::http(
+            Category::Auth,
+            "required",
+            &format!("`{path}` without credentials is refused with a basic auth challenge"),
+            HttpStep::new(
+                request,
+                vec![
+                    Expect::Status(vec![401]),
+                    Expect::HeaderStartsWith {
+                        name: "WWW-Authenticate".to_owned(),
+                        prefix: "Basic".to_owned(),
+                    },
+                ],
+            ),
+        )
+        .with_hint("protect the whole server with `auth_basic \"...\"; auth_basic_user_file ...;` in nginx");
+        checks.push(site.step(step));
+    }
+    if site.placeholder.is_some() {
+        let step = Step::http(
+            Category::Health,
+            "not_in_maintenance",
+            "`/` is the site, not the \"deployment in progress\" page",
+            HttpStep::new(
+                Request::get("/").for_host(host),
+                vec![Expect::Status((200..500).collect())],
+            ),
+        )
+        .with_hint(
+            "finish or roll back the deployment; the proxy still serves the maintenance page",
+        );
+        checks.push(site.step(step));
+    }
+    for (category, table, specs) in [
+        (Category::Pages, "[[pages]]", site.pages),
+        (Category::Routing, "[[routes]]", site.routes),
+    ] {
+        for (index, spec) in specs.iter().enumerate() {
+            let at =
+                |m: String| format!("{} #{} (`{}`): {m}", site.at(table), index + 1, spec.name);
+            let mut step = route_step(category, spec, site.marker).map_err(at)?;
+            if let crate::check::Action::Http(http) = &mut step.action {
+                http.request.host = host.map(str::to_owned);
+            }
+            checks.push(site.step(step));
+        }
+    }
+    for (index, spec) in site.websockets.iter().enumerate() {
+        let at = |m: String| {
+            format!(
+                "{} #{} (`{}`): {m}",
+                site.at("[[websockets]]"),
+                index + 1,
+                spec.name
+            )
+        };
+        check_name(&spec.name).map_err(at)?;
+        check_path(&spec.path).map_err(at)?;
+        if spec.expect_contains.is_empty() {
+            return Err(at("`expect_contains` is empty".to_owned()));
+        }
+        let proves = spec.proves.clone().unwrap_or_else(|| {
+            format!(
+                "`{}` upgrades to a websocket through the proxy and answers a message",
+                spec.path
+            )
+        });
+        let mut step = Step::new(
+            Category::Websocket,
+            &spec.name,
+            &proves,
+            crate::check::Action::WebSocket(WebSocketStep {
+                request: Request::get(&spec.path).for_host(host),
+                send: Template::new(spec.send.as_str()),
+                expect_contains: Template::new(spec.expect_contains.as_str()),
+                subprotocol: spec.subprotocol.clone(),
+            }),
+        );
+        step.hint.clone_from(&spec.hint);
+        checks.push(site.step(step));
+    }
+    if let Some(limit) = site.rate_limit {
+        let at = |m: String| format!("{}: {m}", site.at("[rate_limit]"));
+        check_path(&limit.path).map_err(at)?;
+        if !(2..=1000).contains(&limit.burst) {
+            return Err(at(format!(
+                "`burst = {}` must be between 2 and 1000",
+                limit.burst
+            )));
+        }
+        if limit.normal_requests == 0 || limit.normal_requests > 20 {
+            return Err(at(format!(
+                "`normal_requests = {}` must be between 1 and 20",
+                limit.normal_requests
+            )));
+        }
+        if !(400..=599).contains(&limit.refused_status) {
+            return Err(at(format!(
+                "`refused_status = {}` must be a 4xx or 5xx status",
+                limit.refused_status
+            )));
+        }
+        let request = Request::get(&limit.path).for_host(host);
+        let normal = Step::new(
+            Category::RateLimit,
+            "normal_traffic_passes",
+            &format!(
+                "{} requests to `{}`, {} ms apart, are all served",
+                limit.normal_requests, limit.path, limit.normal_interval_ms
+            ),
+            crate::check::Action::SpacedRequests {
+                request: request.clone(),
+                count: limit.normal_requests,
+                interval: Duration::from_millis(limit.normal_interval_ms),
+                refused_status: limit.refused_status,
+            },
+        )
+        .with_hint("the limit is too strict for normal traffic: raise its rate or its burst");
+        let enforced = Step::new(
+            Category::RateLimit,
+            "enforced",
+            &format!(
+                "{} requests to `{}` at once see at least one {} and no server error",
+                limit.burst, limit.path, limit.refused_status
+            ),
+            crate::check::Action::RateLimitBurst {
+                request,
+                burst: limit.burst,
+                refused_status: limit.refused_status,
+            },
+        )
+        .with_hint(&format!(
+            "limit the location with `limit_req zone=...;` and `limit_req_status {};` in nginx",
+            limit.refused_status
+        ));
+        scenarios.push(Scenario {
+            name: format!(
+                "{}rate_limit",
+                host.map(|h| format!("{h}.")).unwrap_or_default()
+            ),
+            steps: vec![site.step(normal), site.step(enforced)],
+        });
+    }
+    Ok(())
+}
+
+fn check_host(host: &str) -> Result<(), String> {
+    let valid = !host.is_empty()
+        && host
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !host.starts_with(['.', '-'])
+        && !host.ends_with(['.', '-']);
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "the host `{host}` must be a host name like `staging.example.test` (no scheme, port or path)"
+        ))
+    }
+}
+
+fn check_env_name(name: &str) -> Result<(), String> {
+    if !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    {
+        Ok(())
+    } else {
+        Err(format!(
+            "the variable name `{name}` must be uppercase letters, digits and `_`"
+        ))
+    }
 }
 
 fn check_name(name: &str) -> Result<(), String> {

@@ -114,6 +114,14 @@ pub enum Expect {
         /// Expected value.
         value: String,
     },
+    /// The header is present and its value starts with `prefix` (case-insensitive), e.g.
+    /// `WWW-Authenticate: Basic realm="staging"` for `Basic`.
+    HeaderStartsWith {
+        /// Header name.
+        name: String,
+        /// Expected start of the value.
+        prefix: String,
+    },
     /// The header is present.
     HeaderPresent(String),
     /// The header is absent.
@@ -185,6 +193,24 @@ impl Expect {
                 Some(actual) if actual.trim().eq_ignore_ascii_case(value) => Ok(()),
                 Some(actual) => fail(format!("`{name}: {value}`"), format!("`{name}: {actual}`")),
                 None => fail(format!("`{name}: {value}`"), format!("no `{name}` header")),
+            },
+            Expect::HeaderStartsWith { name, prefix } => match response.header(name) {
+                Some(actual)
+                    if actual
+                        .trim()
+                        .to_ascii_lowercase()
+                        .starts_with(&prefix.to_ascii_lowercase()) =>
+                {
+                    Ok(())
+                }
+                Some(actual) => fail(
+                    format!("`{name}: {prefix}…`"),
+                    format!("`{name}: {actual}`"),
+                ),
+                None => fail(
+                    format!("`{name}: {prefix}…`"),
+                    format!("no `{name}` header"),
+                ),
             },
             Expect::HeaderPresent(name) => match response.header(name) {
                 Some(_) => Ok(()),

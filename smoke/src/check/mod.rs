@@ -49,6 +49,14 @@ pub enum Category {
     Confirmation,
     /// Scanning the QR code at the door.
     Checkin,
+    /// HTTP basic auth in front of a virtual host.
+    Auth,
+    /// A rate limit: enforced under a burst, never refusing normal traffic.
+    #[serde(rename = "rate_limit")]
+    #[value(name = "rate_limit")]
+    RateLimit,
+    /// Websocket routes: the upgrade passes the proxy and messages flow.
+    Websocket,
     /// Results the release gate adds about the stack itself (never run by the runner).
     #[value(skip)]
     Infra,
@@ -56,13 +64,16 @@ pub enum Category {
 
 impl Category {
     /// The categories the runner runs, in report order.
-    pub const RUNNABLE: [Category; 6] = [
+    pub const RUNNABLE: [Category; 9] = [
         Category::Pages,
         Category::Health,
         Category::Routing,
         Category::Booking,
         Category::Confirmation,
         Category::Checkin,
+        Category::Auth,
+        Category::RateLimit,
+        Category::Websocket,
     ];
 
     /// The lowercase name used in check names, reports and on the command line.
@@ -74,6 +85,9 @@ impl Category {
             Category::Booking => "booking",
             Category::Confirmation => "confirmation",
             Category::Checkin => "checkin",
+            Category::Auth => "auth",
+            Category::RateLimit => "rate_limit",
+            Category::Websocket => "websocket",
             Category::Infra => "infra",
         }
     }
@@ -88,7 +102,7 @@ impl fmt::Display for Category {
 /// The error for a category name that does not exist.
 #[derive(Debug, Clone, thiserror::Error)]
 #[error(
-    "unknown category `{0}` (expected one of: pages, health, routing, booking, confirmation, checkin)"
+    "unknown category `{0}` (expected one of: pages, health, routing, booking, confirmation, checkin, auth, rate_limit, websocket)"
 )]
 pub struct UnknownCategory(pub String);
 
@@ -124,6 +138,8 @@ pub enum Auth {
     None,
     /// `Authorization: Token <staff token>`; the step is skipped when no token was given.
     Staff,
+    /// Nothing at all, not even the virtual host's basic auth credentials (to see the 401).
+    Anonymous,
 }
 
 /// A request body. Strings inside a JSON body are templates too.
@@ -153,6 +169,8 @@ pub struct Request {
     /// Whether redirects are followed (at most ten; a loop fails the step). Checks that expect
     /// a redirect set this to `false` to see it.
     pub follow_redirects: bool,
+    /// The virtual host (its [`VirtualHost::name`]) the request is for; `None`: the base URL.
+    pub host: Option<String>,
 }
 
 impl Request {
@@ -166,7 +184,14 @@ impl Request {
             auth: Auth::None,
             scheme: Scheme::Base,
             follow_redirects: true,
+            host: None,
         }
+    }
+
+    /// The same request, for the virtual host named `host`.
+    pub fn for_host(mut self, host: Option<&str>) -> Self {
+        self.host = host.map(str::to_owned);
+        self
     }
 
     /// A request with a JSON body.
@@ -327,6 +352,83 @@ pub enum Action {
     },
     /// Undo what this scenario recorded in the cleanup ledger.
     Cleanup,
+    /// A websocket upgrade through the proxy, one message sent, an answer containing a text.
+    WebSocket(WebSocketStep),
+    /// Exactly `burst` copies of `request` at once: at least one must be refused with
+    /// `refused_status`, none may be another 5xx.
+    RateLimitBurst {
+        /// The request sent `burst` times.
+        request: Request,
+        /// How many at once, never more.
+        burst: usize,
+        /// The status of a refused request (429, or nginx's default 503).
+        refused_status: u16,
+    },
+    /// `count` copies of `request`, one every `interval`: none may be refused or a 5xx.
+    SpacedRequests {
+        /// The request.
+        request: Request,
+        /// How many.
+        count: usize,
+        /// The pause between two.
+        interval: Duration,
+        /// The status a refusal would have.
+        refused_status: u16,
+    },
+}
+
+/// A websocket check: upgrade, send one text message, expect an answer containing a text.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WebSocketStep {
+    /// The upgrade request (`GET`, its path, its virtual host); `ws://` or `wss://` follows the
+    /// base URL's scheme.
+    pub request: Request,
+    /// The text message sent after the upgrade.
+    pub send: Template,
+    /// What one received message must contain.
+    pub expect_contains: Template,
+    /// The subprotocol asked for (`Sec-WebSocket-Protocol`), which the answer must select.
+    pub subprotocol: Option<String>,
+}
+
+/// A virtual host served at the target's address: requests for it go to
+/// `{scheme}://{host}:{port of the base URL}/` with `host` resolved to the base URL's address,
+/// so the `Host` header and the TLS server name are the virtual host's (like `curl --resolve`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VirtualHost {
+    /// The short name prefixing its checks, e.g. `staging`.
+    pub name: String,
+    /// The host name, e.g. `staging.multienv.test`.
+    pub host: String,
+    /// The basic auth credentials every request to it sends, read from the environment.
+    pub basic_auth: Option<BasicAuthEnv>,
+    /// The "deployment in progress" page it may serve.
+    pub placeholder: Option<Placeholder>,
+}
+
+/// Where basic auth credentials come from: two environment variables.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BasicAuthEnv {
+    /// The variable holding the user name.
+    pub user_env: String,
+    /// The variable holding the password (masked everywhere once read).
+    pub password_env: String,
+}
+
+/// The maintenance page a stack serves while it is being deployed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Placeholder {
+    /// Its status, e.g. 503.
+    pub status: u16,
+    /// A text its body contains, e.g. `Deployment in progress`.
+    pub contains: String,
+}
+
+impl Placeholder {
+    /// Whether `response` is this placeholder page.
+    pub fn matches(&self, response: &Response) -> bool {
+        response.status == self.status && response.text().contains(&self.contains)
+    }
 }
 
 /// One named check: a step of a scenario or an independent check.
@@ -398,6 +500,31 @@ impl Step {
         }
     }
 
+    /// The virtual host the step's requests go to, if any.
+    pub fn host(&self) -> Option<&str> {
+        match &self.action {
+            Action::Http(http) => http.request.host.as_deref(),
+            Action::Burst { request, .. }
+            | Action::RateLimitBurst { request, .. }
+            | Action::SpacedRequests { request, .. } => request.host.as_deref(),
+            Action::WebSocket(ws) => ws.request.host.as_deref(),
+            _ => None,
+        }
+    }
+
+    /// Whether the step's requests send the virtual host's basic auth credentials.
+    pub fn sends_credentials(&self) -> bool {
+        let request = match &self.action {
+            Action::Http(http) => &http.request,
+            Action::Burst { request, .. }
+            | Action::RateLimitBurst { request, .. }
+            | Action::SpacedRequests { request, .. } => request,
+            Action::WebSocket(ws) => &ws.request,
+            _ => return false,
+        };
+        request.host.is_some() && request.auth != Auth::Anonymous
+    }
+
     /// Whether the step needs the plain-HTTP URL.
     pub fn needs_http_url(&self) -> bool {
         matches!(&self.action, Action::Http(http) if http.request.scheme == Scheme::Http)
@@ -427,6 +554,15 @@ impl Step {
                 let mut names = request.capture_names();
                 names.extend(verify.iter().flat_map(http_step_reads));
                 names
+            }
+            Action::WebSocket(ws) => {
+                let mut names = ws.request.capture_names();
+                names.extend(ws.send.names());
+                names.extend(ws.expect_contains.names());
+                names
+            }
+            Action::RateLimitBurst { request, .. } | Action::SpacedRequests { request, .. } => {
+                request.capture_names()
             }
             Action::Cleanup => Vec::new(),
         };
@@ -473,13 +609,15 @@ pub struct Scenario {
     pub steps: Vec<Step>,
 }
 
-/// How readiness is judged: a `GET` of `path` meeting `expects`.
+/// How readiness is judged: a `GET` of `path` (on `host`, when set) meeting `expects`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Readiness {
     /// The health path, e.g. `/api/health/`.
     pub path: String,
     /// What a ready answer looks like.
     pub expects: Vec<Expect>,
+    /// The virtual host asked, when the stack has no top-level health endpoint.
+    pub host: Option<String>,
 }
 
 /// Everything the runner can run against one kind of stack.
@@ -493,6 +631,12 @@ pub struct Suite {
     pub checks: Vec<Step>,
     /// Ordered chains, each run in order, concurrently with the rest.
     pub scenarios: Vec<Scenario>,
+    /// The virtual hosts requests may name.
+    pub hosts: Vec<VirtualHost>,
+    /// The maintenance page of the base URL (virtual hosts without their own inherit it).
+    pub placeholder: Option<Placeholder>,
+    /// The basic auth credentials requests to the base URL send.
+    pub basic_auth: Option<BasicAuthEnv>,
 }
 
 impl Suite {

@@ -508,7 +508,11 @@ mod tests {
         let found = child_pids().contains(&child.id());
         let _ = child.kill();
         let _ = child.wait();
-        assert!(found, "`sleep` (pid {}) was not listed as a child", child.id());
+        assert!(
+            found,
+            "`sleep` (pid {}) was not listed as a child",
+            child.id()
+        );
     }
 
     #[tokio::test]

@@ -11,8 +11,8 @@ use super::http::{ErrorKind, Http, RequestError};
 use super::ledger::{Entry, Ledger};
 use super::{Progress, Results, Target, result};
 use crate::check::{
-    Action, Captures, EmailStep, HttpStep, MailTemplate, Request, Response, Scenario, Step,
-    Template, Value,
+    Action, Captures, EmailStep, HttpStep, MailTemplate, Placeholder, Request, Response, Scenario,
+    Step, Template, Value, WebSocketStep,
 };
 use crate::mailbox::{MailQuery, Mailbox};
 use crate::report::{CheckResult, Failure, Outcome};
@@ -156,6 +156,14 @@ impl<'p> Ctx<'p> {
         if step.needs_mailbox() && self.target.mailbox.is_none() {
             return Some("needs a mailbox (pass `--mailbox URL`)".to_owned());
         }
+        if step.sends_credentials()
+            && let Some(var) = self.http.missing_credentials(step.host())
+        {
+            return Some(format!(
+                "needs the basic auth credentials of `{}` (set `{var}`)",
+                self.http.host_label(step.host())
+            ));
+        }
         if step.needs_http_url() && self.target.http_url.is_none() {
             return Some("needs the site's HTTP URL (pass `--http-url URL`)".to_owned());
         }
@@ -182,7 +190,194 @@ impl<'p> Ctx<'p> {
                     .await
             }
             Action::Cleanup => self.cleanup(scenario).await,
+            Action::WebSocket(ws) => self.websocket(ws, captures).await,
+            Action::RateLimitBurst {
+                request,
+                burst,
+                refused_status,
+            } => {
+                self.rate_limit_burst(request, *burst, *refused_status, captures)
+                    .await
+            }
+            Action::SpacedRequests {
+                request,
+                count,
+                interval,
+                refused_status,
+            } => {
+                self.spaced(request, *count, *interval, *refused_status, captures)
+                    .await
+            }
         }
+    }
+
+    /// The "deployment in progress" failure, when `response` is the host's maintenance page.
+    fn maintenance(
+        &self,
+        request: &Request,
+        response: &Response,
+        described: &str,
+    ) -> Option<Failure> {
+        let host = request.host.as_deref();
+        let placeholder = self.http.placeholder(host)?;
+        placeholder.matches(response).then(|| {
+            let mut failure =
+                placeholder_failure(self.http.host_label(host), placeholder, response);
+            failure.request = Some(described.to_owned());
+            failure
+        })
+    }
+
+    async fn websocket(&self, ws: &WebSocketStep, captures: &Captures) -> End {
+        let rendered = (|| {
+            Ok::<_, crate::check::MissingCapture>((
+                ws.send.render(captures)?,
+                ws.expect_contains.render(captures)?,
+            ))
+        })();
+        let (send, expect_contains) = match rendered {
+            Ok(both) => both,
+            Err(e) => return End::Skip(e.to_string()),
+        };
+        let target = match self.http.websocket_target(&ws.request, captures) {
+            Ok(target) => target,
+            Err(error) => {
+                return End::Fail(transport_failure(
+                    &error,
+                    format!("websocket {}", ws.request.path.as_str()),
+                ));
+            }
+        };
+        let host = ws.request.host.as_deref();
+        let label = self.http.host_label(host);
+        let exchange = super::ws::Exchange {
+            target,
+            send,
+            expect_contains,
+            subprotocol: ws.subprotocol.as_deref(),
+            placeholder: self.http.placeholder(host).map(|p| (p, label)),
+        };
+        match super::ws::check(exchange).await {
+            Ok(()) => End::Pass(Vec::new()),
+            Err(failure) => End::Fail(failure),
+        }
+    }
+
+    /// Exactly `burst` requests at once: at least one refused, no other 5xx.
+    async fn rate_limit_burst(
+        &self,
+        request: &Request,
+        burst: usize,
+        refused_status: u16,
+        captures: &Captures,
+    ) -> End {
+        let described = format!(
+            "{burst} × {} at once",
+            self.http.describe(request, captures)
+        );
+        let answers =
+            futures::future::join_all((0..burst).map(|_| self.http.send(request, captures))).await;
+        let mut by_status: std::collections::BTreeMap<u16, usize> =
+            std::collections::BTreeMap::new();
+        let mut errors = Vec::new();
+        for answer in &answers {
+            match answer {
+                Ok(response) => {
+                    if let Some(failure) = self.maintenance(request, response, &described) {
+                        return End::Fail(failure);
+                    }
+                    *by_status.entry(response.status).or_default() += 1;
+                }
+                Err(error) => errors.push(error.message.clone()),
+            }
+        }
+        let mut actual = tally(&by_status);
+        if !errors.is_empty() {
+            actual.push_str(&format!(
+                "; {} without an answer ({})",
+                errors.len(),
+                errors[0]
+            ));
+        }
+        let refused = by_status.get(&refused_status).copied().unwrap_or(0);
+        let server_errors: usize = by_status
+            .range(500..)
+            .filter(|(s, _)| **s != refused_status)
+            .map(|(_, n)| n)
+            .sum();
+        let expected =
+            format!("at least one status {refused_status}, no other 5xx, every request answered");
+        let excerpt = answers
+            .iter()
+            .flatten()
+            .find(|r| r.status >= 500 && r.status != refused_status)
+            .and_then(Response::excerpt);
+        let title = if server_errors > 0 {
+            format!("server errors under a burst of {burst}")
+        } else if !errors.is_empty() {
+            format!("requests of a burst of {burst} got no answer")
+        } else if refused == 0 {
+            format!("rate limit not enforced: none of {burst} requests at once was refused")
+        } else {
+            return End::Pass(Vec::new());
+        };
+        End::Fail(Failure {
+            title,
+            request: Some(described),
+            expected,
+            actual,
+            excerpt,
+            hint: None,
+        })
+    }
+
+    /// `count` requests, `interval` apart: none refused, none a 5xx.
+    async fn spaced(
+        &self,
+        request: &Request,
+        count: usize,
+        interval: std::time::Duration,
+        refused_status: u16,
+        captures: &Captures,
+    ) -> End {
+        let described = format!(
+            "{count} × {}, {} ms apart",
+            self.http.describe(request, captures),
+            interval.as_millis()
+        );
+        let mut statuses = Vec::new();
+        for i in 0..count {
+            if i > 0 {
+                tokio::time::sleep(interval).await;
+            }
+            let response = match self.http.send(request, captures).await {
+                Ok(response) => response,
+                Err(error) => return End::Fail(transport_failure(&error, described)),
+            };
+            if let Some(failure) = self.maintenance(request, &response, &described) {
+                return End::Fail(failure);
+            }
+            statuses.push(response.status.to_string());
+            if response.status == refused_status || response.status >= 500 {
+                let title = if response.status == refused_status {
+                    format!(
+                        "normal traffic refused: request {} of {count} got {refused_status}",
+                        i + 1
+                    )
+                } else {
+                    format!("server error: status {}", response.status)
+                };
+                return End::Fail(Failure {
+                    title,
+                    request: Some(described),
+                    expected: format!("{count} answers, none {refused_status} or 5xx"),
+                    actual: format!("statuses {}", statuses.join(", ")),
+                    excerpt: response.excerpt(),
+                    hint: None,
+                });
+            }
+        }
+        End::Pass(Vec::new())
     }
 
     async fn http_step(
@@ -201,6 +396,9 @@ impl<'p> Ctx<'p> {
             Ok(response) => response,
             Err(error) => return End::Fail(transport_failure(&error, described)),
         };
+        if let Some(failure) = self.maintenance(&http.request, &response, &described) {
+            return End::Fail(failure);
+        }
         let mut expects = http.expects.clone();
         if let Some(max) = step.max_latency {
             expects.push(crate::check::Expect::MaxLatency(max));
@@ -541,6 +739,38 @@ impl<'p> Ctx<'p> {
             return Vec::new();
         }
         self.undo(entries).await
+    }
+}
+
+fn tally(map: &std::collections::BTreeMap<u16, usize>) -> String {
+    map.iter()
+        .map(|(s, n)| format!("{n} × {s}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The title every check shares when the host answered with its maintenance page.
+pub(super) const MAINTENANCE_TITLE: &str = "deployment in progress:";
+
+/// A response that is the maintenance page, as a failure naming the host.
+pub(super) fn placeholder_failure(
+    host: &str,
+    placeholder: &Placeholder,
+    response: &Response,
+) -> Failure {
+    Failure {
+        title: format!("{MAINTENANCE_TITLE} {host} serves the maintenance page"),
+        request: None,
+        expected: "the site, not the maintenance page".to_owned(),
+        actual: format!(
+            "status {} containing `{}`",
+            response.status, placeholder.contains
+        ),
+        excerpt: response.excerpt(),
+        hint: Some(
+            "a deployment is running or stopped half-way: wait for it to finish (or roll it back), then run again"
+                .to_owned(),
+        ),
     }
 }
 

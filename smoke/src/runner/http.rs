@@ -1,12 +1,17 @@
 //! Sending a [`Request`] to the target and reading the answer, with bodies capped and transport
 //! errors classified (DNS, refused, TLS, timeout, redirect loop) so a person reads what broke.
 
+use std::collections::HashMap;
 use std::error::Error as _;
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use reqwest::redirect::Policy;
 
-use crate::check::{Auth, Body, Captures, MissingCapture, Request, Response, Scheme};
+use crate::check::{
+    Auth, BasicAuthEnv, Body, Captures, MissingCapture, Placeholder, Request, Response, Scheme,
+    Suite, VirtualHost,
+};
 use crate::secret::{Secret, mask};
 
 use super::Target;
@@ -72,16 +77,42 @@ impl RequestError {
     }
 }
 
-/// The HTTP side of a run: one client that follows redirects, one that does not.
+/// The HTTP side of a run: for the base URL and for each virtual host, one client that
+/// follows redirects and one that does not.
 #[derive(Debug, Clone)]
 pub struct Http {
+    base: Site,
+    hosts: HashMap<String, Site>,
+    staff_token: Option<Secret>,
+    max_body: usize,
+    timeout: Duration,
+    ca_cert_pem: Option<Vec<u8>>,
+    /// The base URL's socket addresses, which virtual host names resolve to.
+    addrs: Vec<SocketAddr>,
+}
+
+/// Where one site's requests go and what they carry.
+#[derive(Debug, Clone)]
+struct Site {
     follow: reqwest::Client,
     direct: reqwest::Client,
     base_url: url::Url,
     http_url: Option<url::Url>,
-    staff_token: Option<Secret>,
-    max_body: usize,
-    timeout: Duration,
+    /// The host name shown in messages.
+    label: String,
+    credentials: Credentials,
+    placeholder: Option<Placeholder>,
+}
+
+/// The basic auth credentials of a site.
+#[derive(Debug, Clone)]
+enum Credentials {
+    /// None needed.
+    None,
+    /// `Authorization: Basic ...`, the whole header value a secret.
+    Given(Secret),
+    /// Needed, but this variable is not set.
+    Missing(String),
 }
 
 /// The CA certificate given is not usable.
@@ -91,15 +122,58 @@ pub struct Http {
 )]
 pub struct BadCaCert(String);
 
+/// Reads basic auth credentials from the environment; the password and the header value are
+/// registered as secrets at once.
+fn credentials(env: Option<&BasicAuthEnv>) -> Credentials {
+    let Some(env) = env else {
+        return Credentials::None;
+    };
+    let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let password = read(&env.password_env).map(Secret::new);
+    match (read(&env.user_env), password) {
+        (Some(user), Some(password)) => {
+            use base64::Engine as _;
+            let token = base64::engine::general_purpose::STANDARD
+                .encode(format!("{user}:{}", password.expose()));
+            Credentials::Given(Secret::new(format!("Basic {token}")))
+        }
+        (None, _) => Credentials::Missing(env.user_env.clone()),
+        (_, None) => Credentials::Missing(env.password_env.clone()),
+    }
+}
+
 impl Http {
-    /// Builds the clients for `target`.
+    /// Builds the clients for `target`, without virtual hosts.
     pub fn new(target: &Target) -> Result<Http, BadCaCert> {
-        let build = |policy: Policy| -> Result<reqwest::Client, BadCaCert> {
+        Http::build(target, &[], None, None)
+    }
+
+    /// Builds the clients for `target` and every virtual host of `suite`; reads the basic auth
+    /// credentials from the environment.
+    pub fn for_suite(target: &Target, suite: &Suite) -> Result<Http, BadCaCert> {
+        Http::build(
+            target,
+            &suite.hosts,
+            suite.basic_auth.as_ref(),
+            suite.placeholder.clone(),
+        )
+    }
+
+    fn build(
+        target: &Target,
+        hosts: &[VirtualHost],
+        basic_auth: Option<&BasicAuthEnv>,
+        placeholder: Option<Placeholder>,
+    ) -> Result<Http, BadCaCert> {
+        let build = |policy: Policy, resolve: Option<(&str, &[SocketAddr])>| {
             let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("smoke/", env!("CARGO_PKG_VERSION")))
                 .timeout(target.timeouts.request)
                 .connect_timeout(target.timeouts.request)
                 .redirect(policy);
+            if let Some((name, addrs)) = resolve {
+                builder = builder.resolve_to_addrs(name, addrs);
+            }
             if let Some(pem) = &target.ca_cert_pem {
                 let certs = reqwest::Certificate::from_pem_bundle(pem)
                     .map_err(|e| BadCaCert(e.to_string()))?;
@@ -112,23 +186,134 @@ impl Http {
             }
             builder.build().map_err(|e| BadCaCert(chain(&e).join(": ")))
         };
+        let base_url = with_trailing_slash(&target.base_url);
+        let http_url = target.http_url.as_ref().map(with_trailing_slash);
+        // Only virtual hosts need the address; a base URL that does not resolve is reported by
+        // the requests themselves.
+        let addrs = if hosts.is_empty() {
+            Vec::new()
+        } else {
+            resolve(&base_url)
+        };
+        let mut sites = HashMap::new();
+        for host in hosts {
+            let on_host = |url: &url::Url| {
+                let mut url = url.clone();
+                // A base URL always has a host, so this cannot fail for a valid host name.
+                let _ = url.set_host(Some(&host.host));
+                url
+            };
+            let resolve = Some((host.host.as_str(), addrs.as_slice()));
+            sites.insert(
+                host.name.clone(),
+                Site {
+                    follow: build(Policy::limited(MAX_REDIRECTS), resolve)?,
+                    direct: build(Policy::none(), resolve)?,
+                    base_url: on_host(&base_url),
+                    http_url: http_url.as_ref().map(on_host),
+                    label: host.host.clone(),
+                    credentials: credentials(host.basic_auth.as_ref()),
+                    placeholder: host.placeholder.clone(),
+                },
+            );
+        }
         Ok(Http {
-            follow: build(Policy::limited(MAX_REDIRECTS))?,
-            direct: build(Policy::none())?,
-            base_url: with_trailing_slash(&target.base_url),
-            http_url: target.http_url.as_ref().map(with_trailing_slash),
+            base: Site {
+                follow: build(Policy::limited(MAX_REDIRECTS), None)?,
+                direct: build(Policy::none(), None)?,
+                label: base_url.host_str().unwrap_or("?").to_owned(),
+                base_url,
+                http_url,
+                credentials: credentials(basic_auth),
+                placeholder,
+            },
+            hosts: sites,
             staff_token: target.staff_token.clone(),
             max_body: target.max_body,
             timeout: target.timeouts.request,
+            ca_cert_pem: target.ca_cert_pem.clone(),
+            addrs,
+        })
+    }
+
+    fn site(&self, host: Option<&str>) -> &Site {
+        host.and_then(|h| self.hosts.get(h)).unwrap_or(&self.base)
+    }
+
+    /// The host name requests for `host` carry (the base URL's for `None`).
+    pub fn host_label(&self, host: Option<&str>) -> &str {
+        &self.site(host).label
+    }
+
+    /// The variable to set when `host` needs basic auth credentials that were not given.
+    pub fn missing_credentials(&self, host: Option<&str>) -> Option<&str> {
+        match &self.site(host).credentials {
+            Credentials::Missing(var) => Some(var),
+            _ => None,
+        }
+    }
+
+    /// The maintenance page of `host`, if one is described.
+    pub fn placeholder(&self, host: Option<&str>) -> Option<&Placeholder> {
+        self.site(host).placeholder.as_ref()
+    }
+
+    /// The `Authorization` value a request sends besides its headers, if any.
+    fn authorization(&self, request: &Request) -> Option<String> {
+        match (request.auth, &self.staff_token) {
+            (Auth::Staff, Some(token)) => Some(format!("Token {}", token.expose())),
+            (Auth::Anonymous, _) => None,
+            _ => match &self.site(request.host.as_deref()).credentials {
+                Credentials::Given(header) => Some(header.expose().to_owned()),
+                _ => None,
+            },
+        }
+    }
+
+    /// What a websocket connection to `request` needs: its `ws://` or `wss://` URL, where to
+    /// connect, the TLS settings and the `Authorization` value.
+    pub fn websocket_target(
+        &self,
+        request: &Request,
+        captures: &Captures,
+    ) -> Result<WebSocketTarget, RequestError> {
+        let mut url = self.url(request, captures)?;
+        let tls = url.scheme() == "https";
+        let port = url.port_or_known_default().unwrap_or(80);
+        let host = url.host_str().unwrap_or("localhost").to_owned();
+        // `set_scheme` between special schemes cannot fail.
+        let _ = url.set_scheme(if tls { "wss" } else { "ws" });
+        let connect = match request
+            .host
+            .as_deref()
+            .filter(|h| self.hosts.contains_key(*h))
+        {
+            Some(_) => self
+                .addrs
+                .iter()
+                .map(|a| SocketAddr::new(a.ip(), port))
+                .collect(),
+            None => Vec::new(),
+        };
+        Ok(WebSocketTarget {
+            url,
+            host,
+            port,
+            connect,
+            tls,
+            ca_cert_pem: self.ca_cert_pem.clone(),
+            authorization: self.authorization(request),
+            timeout: self.timeout,
         })
     }
 
     /// The absolute URL of `request` (its path rendered), or why it cannot be built.
     pub fn url(&self, request: &Request, captures: &Captures) -> Result<url::Url, RequestError> {
         let path = request.path.render(captures).map_err(template_error)?;
+        let site = self.site(request.host.as_deref());
         let base = match request.scheme {
-            Scheme::Base => &self.base_url,
-            Scheme::Http => self.http_url.as_ref().ok_or_else(|| RequestError {
+            Scheme::Base => &site.base_url,
+            Scheme::Http => site.http_url.as_ref().ok_or_else(|| RequestError {
                 kind: ErrorKind::Other,
                 message: "no HTTP base URL was given".to_owned(),
                 causes: Vec::new(),
@@ -166,10 +351,11 @@ impl Http {
                 causes: vec![e.to_string()],
                 hint: None,
             })?;
+        let site = self.site(request.host.as_deref());
         let client = if request.follow_redirects {
-            &self.follow
+            &site.follow
         } else {
-            &self.direct
+            &site.direct
         };
         let mut builder = client.request(method, url.clone());
         for (name, value) in &request.headers {
@@ -178,8 +364,8 @@ impl Http {
                 value.render(captures).map_err(template_error)?,
             );
         }
-        if let (Auth::Staff, Some(token)) = (request.auth, &self.staff_token) {
-            builder = builder.header("Authorization", format!("Token {}", token.expose()));
+        if let Some(value) = self.authorization(request) {
+            builder = builder.header("Authorization", value);
         }
         match &request.body {
             Some(Body::Json(value)) => {
@@ -248,6 +434,40 @@ impl Http {
             latency: start.elapsed(),
         })
     }
+}
+
+/// Where and how to open a websocket.
+#[derive(Debug, Clone)]
+pub struct WebSocketTarget {
+    /// `ws://` or `wss://` URL, naming the (virtual) host.
+    pub url: url::Url,
+    /// The host name (the TLS server name).
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The addresses to connect to instead of resolving `host` (virtual hosts); empty: resolve.
+    pub connect: Vec<SocketAddr>,
+    /// Whether TLS is spoken.
+    pub tls: bool,
+    /// An extra CA certificate to trust.
+    pub ca_cert_pem: Option<Vec<u8>>,
+    /// The `Authorization` header value, when one is sent.
+    pub authorization: Option<String>,
+    /// The deadline of the connection, the upgrade, and the answer each.
+    pub timeout: Duration,
+}
+
+/// The socket addresses of a URL's host and port (none when it does not resolve).
+fn resolve(url: &url::Url) -> Vec<SocketAddr> {
+    use std::net::ToSocketAddrs as _;
+    let (Some(host), Some(port)) = (url.host_str(), url.port_or_known_default()) else {
+        return Vec::new();
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    (host, port)
+        .to_socket_addrs()
+        .map(Iterator::collect)
+        .unwrap_or_default()
 }
 
 fn template_error(e: MissingCapture) -> RequestError {

@@ -13,6 +13,7 @@
 mod exec;
 pub mod http;
 pub mod ledger;
+mod ws;
 
 use std::collections::{HashMap, HashSet};
 use std::fmt;
@@ -215,28 +216,39 @@ pub async fn wait_ready(
     deadline: Duration,
 ) -> Result<(), NotReady> {
     let start = Instant::now();
-    let request = Request::get(&suite.readiness.path);
+    let request = Request::get(&suite.readiness.path).for_host(suite.readiness.host.as_deref());
     let empty = Captures::new();
-    let not_ready = |last_seen: String, kind, causes, hint| NotReady {
-        url: target
-            .base_url
-            .join(suite.readiness.path.trim_start_matches('/'))
+    let http = Http::for_suite(target, suite);
+    let url = match &http {
+        Ok(http) => http
+            .url(&request, &empty)
             .map_or_else(|_| suite.readiness.path.clone(), |u| u.to_string()),
+        Err(_) => suite.readiness.path.clone(),
+    };
+    let not_ready = |last_seen: String, kind, causes, hint| NotReady {
+        url: url.clone(),
         waited: start.elapsed(),
         last_seen,
         kind,
         causes,
         hint,
     };
-    let http = Http::new(target)
-        .map_err(|e| not_ready(e.to_string(), Some(ErrorKind::Other), Vec::new(), None))?;
+    let http =
+        http.map_err(|e| not_ready(e.to_string(), Some(ErrorKind::Other), Vec::new(), None))?;
+    // Without the basic auth credentials of the readiness host, its 401 is an answer too.
+    let expects = if http
+        .missing_credentials(suite.readiness.host.as_deref())
+        .is_some()
+    {
+        vec![Expect::Status((200..500).collect())]
+    } else {
+        suite.readiness.expects.clone()
+    };
     let mut delay = Duration::from_millis(100);
     loop {
         let (last_seen, kind, causes, hint) = match http.send(&request, &empty).await {
             Ok(response) => {
-                let mismatches: Vec<_> = suite
-                    .readiness
-                    .expects
+                let mismatches: Vec<_> = expects
                     .iter()
                     .filter_map(|e| e.check(&response, &empty).err())
                     .collect();
@@ -315,7 +327,7 @@ pub async fn run_until(
         run_id: target.run_id.clone(),
         ..RunReport::default()
     };
-    let http = match Http::new(target) {
+    let http = match Http::for_suite(target, suite) {
         Ok(http) => http,
         Err(error) => {
             report.checks = plan
@@ -348,12 +360,21 @@ pub async fn run_until(
                 }
             },
         );
-        let scenarios = futures::future::join_all(
-            plan.scenarios
+        // Rate-limit scenarios run last, one after the other: their burst must not refuse
+        // the other checks, nor their normal traffic be refused by another burst.
+        let (last, now): (Vec<&Scenario>, Vec<&Scenario>) = plan.scenarios.iter().partition(|s| {
+            s.steps
                 .iter()
+                .any(|step| matches!(step.action, Action::RateLimitBurst { .. }))
+        });
+        let scenarios = futures::future::join_all(
+            now.into_iter()
                 .map(|scenario| ctx.run_scenario(scenario, seed(target))),
         );
         futures::future::join(checks, scenarios).await;
+        for scenario in last {
+            ctx.run_scenario(scenario, seed(target)).await;
+        }
     };
     let interrupted = tokio::select! {
         () = work => false,
@@ -510,6 +531,46 @@ fn notes(plan: &Plan, target: &Target, report: &RunReport) -> Vec<String> {
         notes.push(format!(
             "no mailbox was given (pass `--mailbox`): {} checks that read emails were skipped, and the checks depending on them too",
             skipped("mailbox")
+        ));
+    }
+    let mut credentials: Vec<&str> = report
+        .checks
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Skipped { reason } if reason.starts_with("needs the basic auth") => {
+                Some(reason.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    credentials.dedup();
+    for reason in credentials {
+        let count = skipped(reason);
+        notes.push(format!(
+            "{count} checks were skipped: they {}",
+            reason.replacen("needs", "need", 1)
+        ));
+    }
+    let mut maintenance: Vec<&str> = report
+        .checks
+        .iter()
+        .filter_map(|c| match &c.outcome {
+            Outcome::Failed(failure) if failure.title.starts_with(exec::MAINTENANCE_TITLE) => {
+                Some(failure.title.as_str())
+            }
+            _ => None,
+        })
+        .collect();
+    maintenance.sort_unstable();
+    maintenance.dedup();
+    for title in maintenance {
+        let count = report
+            .checks
+            .iter()
+            .filter(|c| matches!(&c.outcome, Outcome::Failed(f) if f.title == title))
+            .count();
+        notes.push(format!(
+            "{title}: {count} checks failed because of it (wait for the deployment to finish, then run again)"
         ));
     }
     if target.http_url.is_none() && plan.steps().any(Step::needs_http_url) {
