@@ -433,7 +433,14 @@ pub fn parse(text: &str, path: &Path) -> Result<Suite, StackFileError> {
     let mut scenarios = Vec::new();
     let mut readiness = None;
     for site in &sites {
-        site_checks(site, &mut checks, &mut scenarios, &mut readiness).map_err(&invalid)?;
+        site_checks(
+            site,
+            !file.hosts.is_empty(),
+            &mut checks,
+            &mut scenarios,
+            &mut readiness,
+        )
+        .map_err(&invalid)?;
     }
     // Without a health endpoint, any answer from the root that is not a server error.
     let readiness = readiness.map_or_else(
@@ -478,6 +485,7 @@ fn basic_auth_env(spec: &BasicAuthSpec) -> BasicAuthEnv {
 /// level's, else the first host's without basic auth, else the first host's.
 fn site_checks(
     site: &Site<'_>,
+    has_hosts: bool,
     checks: &mut Vec<Step>,
     scenarios: &mut Vec<Scenario>,
     readiness: &mut Option<(Readiness, u8)>,
@@ -555,7 +563,16 @@ fn site_checks(
         .with_hint("protect the whole server with `auth_basic \"...\"; auth_basic_user_file ...;` in nginx");
         checks.push(site.step(step));
     }
-    if site.placeholder.is_some() {
+    // The top level of a file with virtual hosts may be only defaults (the proxy's default
+    // server answers nothing useful): its maintenance check exists when it has checks.
+    let top_level_only_defaults = site.host.is_none()
+        && site.health.is_none()
+        && site.pages.is_empty()
+        && site.routes.is_empty()
+        && site.websockets.is_empty()
+        && site.basic_auth.is_none()
+        && site.rate_limit.is_none();
+    if site.placeholder.is_some() && !(top_level_only_defaults && has_hosts) {
         let step = Step::http(
             Category::Health,
             "not_in_maintenance",
@@ -892,6 +909,119 @@ mod tests {
         assert_eq!(suite.readiness.path, "/");
     }
 
+    const HOSTS: &str = r#"
+        version = 1
+        name = "multienv"
+        placeholder = { contains = "Deployment in progress" }
+        [[hosts]]
+        name = "staging"
+        host = "Staging.Multienv.test"
+        basic_auth = { user_env = "SMOKE_STAGING_USER", password_env = "SMOKE_STAGING_PASSWORD" }
+        health = { path = "/api/v1/system/status/", json = { "/status" = "ok" } }
+        [[hosts.pages]]
+        name = "home"
+        path = "/"
+        [[hosts]]
+        name = "prod"
+        host = "prod.multienv.test"
+        health = { path = "/api/v1/system/status/" }
+        rate_limit = { path = "/api/ping/", burst = 30 }
+        [[hosts.websockets]]
+        name = "echo"
+        path = "/ws/echo/"
+        expect_contains = "ping"
+    "#;
+
+    #[test]
+    fn hosts_prefix_their_checks_and_carry_their_settings() {
+        let suite = parse_str(HOSTS).unwrap();
+        let names: Vec<&str> = suite.steps().map(|s| s.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "staging.health.ok",
+                "staging.auth.required",
+                "staging.health.not_in_maintenance",
+                "staging.pages.home",
+                "prod.health.ok",
+                "prod.health.not_in_maintenance",
+                "prod.websocket.echo",
+                "prod.rate_limit.normal_traffic_passes",
+                "prod.rate_limit.enforced",
+            ]
+        );
+        for step in suite.steps() {
+            let host = step.name.split('.').next().unwrap();
+            assert_eq!(step.host(), Some(host), "{}", step.name);
+            assert_eq!(step.name.split('.').nth(1), Some(step.category.as_str()));
+        }
+        let staging = &suite.hosts[0];
+        assert_eq!(staging.host, "staging.multienv.test");
+        assert_eq!(
+            staging.basic_auth.as_ref().unwrap().password_env,
+            "SMOKE_STAGING_PASSWORD"
+        );
+        // Hosts inherit the top-level placeholder, with its default status.
+        assert_eq!(
+            suite.hosts[1].placeholder,
+            Some(Placeholder {
+                status: 503,
+                contains: "Deployment in progress".into()
+            })
+        );
+        // Readiness asks the first host without basic auth.
+        assert_eq!(suite.readiness.host.as_deref(), Some("prod"));
+        assert_eq!(suite.readiness.path, "/api/v1/system/status/");
+    }
+
+    #[test]
+    fn the_auth_check_sends_no_credentials_and_wants_a_basic_challenge() {
+        let suite = parse_str(HOSTS).unwrap();
+        let step = suite
+            .steps()
+            .find(|s| s.name == "staging.auth.required")
+            .unwrap();
+        assert!(!step.sends_credentials());
+        let crate::check::Action::Http(http) = &step.action else {
+            panic!("not http")
+        };
+        assert_eq!(http.request.auth, crate::check::Auth::Anonymous);
+        assert!(http.expects.contains(&Expect::HeaderStartsWith {
+            name: "WWW-Authenticate".into(),
+            prefix: "Basic".into()
+        }));
+    }
+
+    #[rstest]
+    #[case(r#"Basic realm="staging""#, true)]
+    #[case("basic realm=x", true)]
+    #[case("Bearer", false)]
+    fn basic_challenge_expectation(#[case] value: &str, #[case] ok: bool) {
+        let expect = Expect::HeaderStartsWith {
+            name: "WWW-Authenticate".into(),
+            prefix: "Basic".into(),
+        };
+        let response = crate::check::Response::for_test(401, &[("WWW-Authenticate", value)], b"");
+        assert_eq!(expect.check(&response, &Default::default()).is_ok(), ok);
+    }
+
+    #[rstest]
+    #[case(503, "<h1>Deployment in progress</h1>", true)]
+    #[case(503, "upstream down", false)]
+    #[case(200, "Deployment in progress", false)]
+    fn placeholder_matches_status_and_text(
+        #[case] status: u16,
+        #[case] body: &str,
+        #[case] matches: bool,
+    ) {
+        let placeholder = Placeholder {
+            status: 503,
+            contains: "Deployment in progress".into(),
+        };
+        let response = crate::check::Response::for_test(status, &[], body.as_bytes());
+        assert_eq!(placeholder.matches(&response), matches);
+    }
+
     #[rstest]
     #[case(
         "version = 1\nname = \"s\"\n[[pages]]\nname = \"home\"\npath = \"/\"\ncolour = \"red\"",
@@ -915,6 +1045,34 @@ mod tests {
         "used twice"
     )]
     #[case("version = [", "failed to parse")]
+    #[case(
+        "version = 1\nname = \"s\"\n[[hosts]]\nname = \"a\"\nhost = \"https://a.test/\"",
+        "must be a host name"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[[hosts]]\nname = \"a\"\nhost = \"a.test\"\n[[hosts]]\nname = \"a\"\nhost = \"b.test\"",
+        "`[[hosts]]` #2 (`a`): the name is used twice"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[[hosts]]\nname = \"a\"\nhost = \"a.test\"\nbasic_auth = { user_env = \"u\", password_env = \"P\" }",
+        "`[[hosts]]` `a`: `[basic_auth]`: the variable name `u` must be uppercase"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[rate_limit]\npath = \"/p/\"\nburst = 1",
+        "`burst = 1` must be between 2 and 1000"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[[hosts]]\nname = \"a\"\nhost = \"a.test\"\n[hosts.rate_limit]\npath = \"/p/\"\nburst = 5\nrate = 3",
+        "unknown field `rate`"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[[websockets]]\nname = \"e\"\npath = \"/ws/\"\nexpect_contains = \"\"",
+        "`expect_contains` is empty"
+    )]
+    #[case(
+        "version = 1\nname = \"s\"\n[placeholder]\nstatus = 503",
+        "missing field `contains`"
+    )]
     fn invalid_files_say_what_is_wrong(#[case] text: &str, #[case] expected: &str) {
         let error = parse_str(text).unwrap_err().to_string();
         assert!(error.contains(expected), "{error}");

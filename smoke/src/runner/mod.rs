@@ -255,6 +255,25 @@ pub async fn wait_ready(
                 if mismatches.is_empty() {
                     return Ok(());
                 }
+                let host = suite.readiness.host.as_deref();
+                if let Some(placeholder) = http.placeholder(host)
+                    && placeholder.matches(&response)
+                {
+                    let seen = format!(
+                        "{} {} serves the maintenance page (status {})",
+                        exec::MAINTENANCE_TITLE,
+                        http.host_label(host),
+                        response.status
+                    );
+                    let hint = "a deployment is running: wait for it to finish, or raise `--ready-timeout`";
+                    let remaining = deadline.saturating_sub(start.elapsed());
+                    if remaining.is_zero() {
+                        return Err(not_ready(seen, None, Vec::new(), Some(hint.to_owned())));
+                    }
+                    tokio::time::sleep(delay.min(remaining)).await;
+                    delay = (delay * 2).min(Duration::from_secs(2));
+                    continue;
+                }
                 let mut seen = mismatches
                     .iter()
                     .map(|m| m.actual.clone())

@@ -9,6 +9,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod hosts;
 mod reports;
 mod scenario;
 mod tls;

@@ -11,6 +11,7 @@ pub mod fake_site;
 pub mod http_server;
 pub mod smoke_cmd;
 pub mod tls;
+pub mod vhost_site;
 
 pub use smoke_cmd::smoke_bin;
 
