@@ -64,14 +64,120 @@ pub const INTERNAL_UNREACHABLE: &str = "infra.internal_services_unreachable_from
 pub const NO_LATEST: &str = "infra.no_latest_tags";
 pub const HEALTH_NOTICES_DB_DOWN: &str = "infra.health_fails_when_database_down";
 
+/// `infra.service_<name>_<state>` for each required service: found in `entries` (the app
+/// project's `ps`, then the infrastructure project's), running, not restarting, and healthy
+/// when that is required.
+pub fn required_services(
+    spec: &StackSpec,
+    entries: &[PsEntry],
+    started: Instant,
+) -> Vec<Assertion> {
+    spec.required_services
+        .iter()
+        .map(|required| {
+            let name = format!(
+                "infra.service_{}_{}",
+                required.name.replace(['-', '.'], "_"),
+                required.state.as_str()
+            );
+            let expected = format!("`{}` {}", required.name, required.state.as_str());
+            let found: Vec<&PsEntry> = entries
+                .iter()
+                .filter(|e| e.service == required.name)
+                .collect();
+            let Some(entry) = found
+                .iter()
+                .find(|e| e.state == "running")
+                .or_else(|| found.first())
+            else {
+                return Assertion::fail(
+                    &name,
+                    started,
+                    AssertionFailure {
+                        title: format!("the service `{}` does not exist", required.name),
+                        expected,
+                        actual: "no container for it".into(),
+                        excerpt: None,
+                        hint: Some(
+                            "check the service name in `required_services` and the compose files"
+                                .into(),
+                        ),
+                    },
+                );
+            };
+            let healthy = entry.health == "healthy";
+            let ok = entry.state == "running"
+                && (required.state == crate::gate::spec::ServiceState::Running || healthy);
+            if ok {
+                return Assertion::pass(&name, started);
+            }
+            let actual = match entry.state.as_str() {
+                "exited" | "dead" => format!("{} (exit code {})", entry.state, entry.exit_code),
+                "restarting" => format!("restarting (last exit code {})", entry.exit_code),
+                "running" if entry.health.is_empty() => "running, without a healthcheck".into(),
+                "running" => format!("running, {}", entry.health),
+                other => other.to_owned(),
+            };
+            Assertion::fail(
+                &name,
+                started,
+                AssertionFailure {
+                    title: format!(
+                        "the service `{}` is not {}: {actual}",
+                        required.name,
+                        required.state.as_str()
+                    ),
+                    expected,
+                    actual,
+                    excerpt: None,
+                    hint: Some(format!(
+                        "read its logs: `docker compose logs {}`",
+                        required.name
+                    )),
+                },
+            )
+        })
+        .collect()
+}
+
 /// The assertions that only read the stack; safe to run beside the smoke checks.
 pub async fn read_only(
     spec: &StackSpec,
     project: &Project,
+    infra: Option<&Project>,
     config: &ComposeConfig,
 ) -> Vec<Assertion> {
     let started = Instant::now();
     let ps = project.ps().await;
+    if !spec.required_services.is_empty() {
+        // The app project's services first, then the infrastructure project's.
+        let mut entries = ps.as_ref().map(Vec::clone).unwrap_or_default();
+        if let Some(infra) = infra
+            && let Ok(more) = infra.ps().await
+        {
+            entries.extend(more);
+        }
+        let mut required = required_services(spec, &entries, started);
+        if let Err(err) = &ps {
+            for assertion in &mut required {
+                if assertion.failure.is_some() {
+                    *assertion = Assertion::broken(&assertion.name, started, err);
+                }
+            }
+        }
+        return read_only_rest(spec, project, config, ps, started, required).await;
+    }
+    read_only_rest(spec, project, config, ps, started, Vec::new()).await
+}
+
+async fn read_only_rest(
+    spec: &StackSpec,
+    project: &Project,
+    config: &ComposeConfig,
+    ps: Result<Vec<PsEntry>, CommandError>,
+    started: Instant,
+    required: Vec<Assertion>,
+) -> Vec<Assertion> {
     let mut results = match &ps {
         Ok(entries) => vec![
             published_ports(spec, entries, started),
@@ -118,6 +224,7 @@ pub async fn read_only(
         }))
         .await;
     results.extend(commands);
+    results.extend(required);
     results
 }
 
@@ -398,6 +505,66 @@ fn tail(text: &str, lines: usize) -> String {
 
 #[cfg(test)]
 mod tests {
+
+    use std::path::PathBuf;
+
+    fn entry(service: &str, state: &str, health: &str, exit_code: i64) -> PsEntry {
+        serde_json::from_value(serde_json::json!({
+            "Service": service, "State": state, "Health": health, "ExitCode": exit_code
+        }))
+        .unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[rstest]
+    #[case("running", "healthy", "healthy", None)]
+    #[case("running", "", "running", None)]
+    #[case("running", "starting", "healthy", Some("running, starting"))]
+    #[case("exited", "", "running", Some("exited (exit code 1)"))]
+    #[case("restarting", "", "running", Some("restarting (last exit code 1)"))]
+    fn required_services_name_the_state_and_exit_code(
+        #[case] state: &str,
+        #[case] health: &str,
+        #[case] want: &str,
+        #[case] failure: Option<&str>,
+    ) {
+        let mut spec: StackSpec = toml::from_str(&format!(
+            "name = \"m\"\ncompose_files = [\"c.yml\"]\nrequired_services = [{{ name = \"celery-worker\", state = \"{want}\" }}]\n[public]\nservice = \"nginx\"\nhttp_port = 80\n[health]\npath = \"/\"\n"
+        ))
+        .unwrap_or_else(|e| panic!("{e}"));
+        spec.root = PathBuf::from(".");
+        let results = required_services(
+            &spec,
+            &[entry("celery-worker", state, health, 1)],
+            Instant::now(),
+        );
+        assert_eq!(
+            results[0].name,
+            format!("infra.service_celery_worker_{want}")
+        );
+        match failure {
+            None => assert!(results[0].failure.is_none(), "{:?}", results[0].failure),
+            Some(actual) => {
+                let failure = results[0].failure.as_ref().map(|f| f.actual.clone());
+                assert_eq!(failure.as_deref(), Some(actual));
+            }
+        }
+    }
+
+    #[test]
+    fn a_missing_required_service_fails() {
+        let spec: StackSpec = toml::from_str(
+            "name = \"m\"\ncompose_files = [\"c.yml\"]\nrequired_services = [{ name = \"redis\", state = \"healthy\" }]\n[public]\nservice = \"nginx\"\nhttp_port = 80\n[health]\npath = \"/\"\n",
+        )
+        .unwrap_or_else(|e| panic!("{e}"));
+        let results = required_services(&spec, &[], Instant::now());
+        assert!(
+            results[0]
+                .failure
+                .as_ref()
+                .is_some_and(|f| f.title.contains("does not exist"))
+        );
+    }
+
     use super::*;
     use rstest::rstest;
 

@@ -299,7 +299,12 @@ async fn drive(
     let never = std::future::pending::<()>();
     let (smoke, assertions) = tokio::join!(
         runner::run_until(suite, &target, &options.selection, progress, never),
-        infra::read_only(&stack.spec, &stack.project, &stack.config),
+        infra::read_only(
+            &stack.spec,
+            &stack.project,
+            stack.infra.as_ref(),
+            &stack.config
+        ),
     );
     report.checks.extend(smoke.checks);
     report.notes.extend(smoke.notes);
@@ -317,10 +322,13 @@ async fn drive(
             outcome: Outcome::skipped("the stack never became ready"),
             duration: Duration::ZERO,
         });
-    } else if let Some(client) = infra_client(&endpoints)
-        && let Ok(health_url) = target
-            .base_url
-            .join(stack.spec.health.path.trim_start_matches('/'))
+    } else if let Some((client, health_url)) =
+        health_probe(suite, &target, &endpoints).and_then(|(client, base)| {
+            let url = base
+                .join(stack.spec.health.path.trim_start_matches('/'))
+                .ok()?;
+            Some((client, url))
+        })
         && let Some(assertion) =
             infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url)
                 .await
@@ -353,12 +361,49 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
         .map(|api_url| MailboxConfig::Http { api_url });
     target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
     target.timeouts.request = GATE_REQUEST_TIMEOUT;
+    // The stack's own variables (its `[env]`, generated secrets) carry the credentials a stack
+    // description names, e.g. `SMOKE_STAGING_PASSWORD = "${STAGING_BASIC_AUTH_PASSWORD}"`.
+    target.vars = stack.project.env.clone();
     Some(target)
 }
 
+/// The client and base URL the gate polls health with: the readiness virtual host's name
+/// (resolved to the public service, like `curl --resolve`) when the suite has one.
+fn health_probe(
+    suite: &Suite,
+    target: &Target,
+    endpoints: &Endpoints,
+) -> Option<(reqwest::Client, url::Url)> {
+    let host = suite
+        .readiness
+        .host
+        .as_deref()
+        .and_then(|name| suite.hosts.iter().find(|h| h.name == name));
+    let Some(host) = host else {
+        return Some((infra_client(endpoints, None)?, target.base_url.clone()));
+    };
+    use std::net::ToSocketAddrs as _;
+    let addrs: Vec<std::net::SocketAddr> = (
+        target.base_url.host_str()?,
+        target.base_url.port_or_known_default()?,
+    )
+        .to_socket_addrs()
+        .ok()?
+        .collect();
+    let mut base = target.base_url.clone();
+    base.set_host(Some(&host.host)).ok()?;
+    Some((infra_client(endpoints, Some((&host.host, &addrs)))?, base))
+}
+
 /// A plain client trusting the stack's certificate, for the gate's own health polling.
-fn infra_client(endpoints: &Endpoints) -> Option<reqwest::Client> {
+fn infra_client(
+    endpoints: &Endpoints,
+    resolve: Option<(&str, &[std::net::SocketAddr])>,
+) -> Option<reqwest::Client> {
     let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+    if let Some((name, addrs)) = resolve {
+        builder = builder.resolve_to_addrs(name, addrs);
+    }
     if let Some(pem) = &endpoints.ca_cert_pem {
         for cert in reqwest::Certificate::from_pem_bundle(pem).ok()? {
             builder = builder.add_root_certificate(cert);

@@ -53,9 +53,66 @@ pub struct StackSpec {
     /// checks.
     #[serde(default)]
     pub checks: Option<PathBuf>,
+    /// Services without an HTTP port that must be up: `infra.service_<name>_<state>`. Looked
+    /// up in the app project, then in the infrastructure project.
+    #[serde(default)]
+    pub required_services: Vec<RequiredService>,
+    /// A separate compose project started first and removed last (databases, caches, the
+    /// external network the app project joins).
+    #[serde(default)]
+    pub infra_project: Option<InfraProject>,
     /// The folder holding `gate.toml`; filled in when loaded.
     #[serde(skip)]
     pub root: PathBuf,
+}
+
+/// A service that must be in a state once the stack is up.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RequiredService {
+    /// The compose service name.
+    pub name: String,
+    /// `healthy` (its healthcheck passes) or `running` (up, not restarting).
+    pub state: ServiceState,
+}
+
+/// What "up" means for a required service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServiceState {
+    /// Running with a passing healthcheck.
+    Healthy,
+    /// Running (a healthcheck, if any, is not required to pass).
+    Running,
+}
+
+impl ServiceState {
+    /// `healthy` or `running`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ServiceState::Healthy => "healthy",
+            ServiceState::Running => "running",
+        }
+    }
+}
+
+/// The infrastructure compose project.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InfraProject {
+    /// Its compose files, relative to the folder holding `gate.toml`.
+    pub compose_files: Vec<PathBuf>,
+    /// A short name for its project (`<app project>-<name>`); `infra` by default.
+    #[serde(default)]
+    pub name: Option<String>,
+    /// The variable through which both projects get the external network's per-run name;
+    /// `INFRA_NETWORK` by default.
+    #[serde(default = "default_network_env")]
+    pub network_env: String,
+}
+
+fn default_network_env() -> String {
+    "INFRA_NETWORK".to_owned()
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -211,6 +268,30 @@ impl StackSpec {
                 "`public` names neither `https_port` nor `http_port`".into(),
             ));
         }
+        if let Some(infra) = &self.infra_project {
+            if infra.compose_files.is_empty() {
+                return Err(invalid("`infra_project.compose_files` is empty".into()));
+            }
+            for compose in self.infra_compose_files() {
+                if !compose.is_file() {
+                    return Err(invalid(format!(
+                        "the infrastructure compose file `{}` does not exist",
+                        compose.display()
+                    )));
+                }
+            }
+        }
+        for (index, service) in self.required_services.iter().enumerate() {
+            if self.required_services[..index]
+                .iter()
+                .any(|s| s.name == service.name)
+            {
+                return Err(invalid(format!(
+                    "`required_services` names `{}` twice",
+                    service.name
+                )));
+            }
+        }
         if let Some(staff) = &self.staff
             && let Some(after) = &staff.after
             && !self.operations.iter().any(|op| &op.name == after)
@@ -227,6 +308,14 @@ impl StackSpec {
         self.compose_files
             .iter()
             .map(|f| self.root.join(f))
+            .collect()
+    }
+
+    /// The infrastructure project's compose files, absolute.
+    pub fn infra_compose_files(&self) -> Vec<PathBuf> {
+        self.infra_project
+            .iter()
+            .flat_map(|infra| infra.compose_files.iter().map(|f| self.root.join(f)))
             .collect()
     }
 
@@ -292,6 +381,51 @@ pub fn interpolate(value: &str, vars: &BTreeMap<String, String>) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn required_services_and_the_infra_project_parse() {
+        let dir = tempfile_dir();
+        std::fs::write(dir.join("app.yml"), "services: {}\n").unwrap_or_default();
+        std::fs::write(dir.join("infra.yml"), "services: {}\n").unwrap_or_default();
+        let file = dir.join("gate.toml");
+        std::fs::write(
+            &file,
+            r#"
+name = "m"
+compose_files = ["app.yml"]
+required_services = [{ name = "redis", state = "healthy" }, { name = "celery-beat", state = "running" }]
+[infra_project]
+compose_files = ["infra.yml"]
+[public]
+service = "nginx"
+http_port = 80
+[health]
+path = "/api/v1/system/status/"
+"#,
+        )
+        .unwrap_or_default();
+        let spec = StackSpec::load(&file).map_err(|e| e.to_string());
+        let spec = match spec {
+            Ok(spec) => spec,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(spec.required_services[0].state, ServiceState::Healthy);
+        assert_eq!(spec.required_services[1].name, "celery-beat");
+        let infra = spec.infra_project.as_ref().map(|i| i.network_env.as_str());
+        assert_eq!(infra, Some("INFRA_NETWORK"));
+        assert!(spec.infra_compose_files()[0].ends_with("infra.yml"));
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    fn tempfile_dir() -> PathBuf {
+        let dir = std::env::temp_dir().join(format!(
+            "smoke-spec-test-{}-{}",
+            std::process::id(),
+            rand::random::<u32>()
+        ));
+        let _ = std::fs::create_dir_all(&dir);
+        dir
+    }
 
     #[rstest]
     #[case("A=1", "A", "1")]

@@ -91,6 +91,8 @@ pub struct Stack {
     pub config: ComposeConfig,
     pub run_dir: PathBuf,
     pub staff_token: Secret,
+    /// The infrastructure project (`[infra_project]`): up before, down after the app project.
+    pub infra: Option<Project>,
     compose: Option<DockerCompose>,
     torn_down: bool,
 }
@@ -130,7 +132,44 @@ impl Stack {
             source,
         })?;
 
-        let env = resolve_env(&spec)?;
+        let mut env = resolve_env(&spec)?;
+        // The external network's name, unique per run so parallel gates never share it; both
+        // projects interpolate it (the infra project creates it, the app project joins it).
+        if let Some(infra) = &spec.infra_project {
+            env.insert(infra.network_env.clone(), format!("{project_name}_edge"));
+        }
+        let infra = match &spec.infra_project {
+            Some(infra_spec) => {
+                let mut infra = Project {
+                    name: format!(
+                        "{project_name}-{}",
+                        sanitize(infra_spec.name.as_deref().unwrap_or("infra"))
+                    ),
+                    files: spec.infra_compose_files(),
+                    env: env.clone(),
+                };
+                let config = infra.config().await.map_err(|source| StackError::Config {
+                    stack: format!("{} (infrastructure project)", spec.name),
+                    files: infra
+                        .files
+                        .iter()
+                        .map(|f| format!("`{}`", f.display()))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    source,
+                })?;
+                let labels_file = run_dir.join("compose.infra.labels.yml");
+                std::fs::write(&labels_file, labels_override(&config, &run_id)).map_err(
+                    |source| StackError::Io {
+                        path: labels_file.clone(),
+                        source,
+                    },
+                )?;
+                infra.files.push(labels_file);
+                Some(infra)
+            }
+            None => None,
+        };
         let mut files = spec.compose_files();
         files.extend(
             overrides
@@ -172,6 +211,7 @@ impl Stack {
             config,
             run_dir,
             staff_token,
+            infra,
             compose: None,
             torn_down: false,
         })
@@ -195,6 +235,18 @@ impl Stack {
 
     /// Starts the stack through testcontainers and waits for its healthchecks.
     pub async fn up(&mut self) -> Result<(), StackError> {
+        if let Some(infra) = &self.infra {
+            infra
+                .run_ok(["up", "-d", "--wait"], BUILD_TIMEOUT)
+                .await
+                .map_err(|source| StackError::Up {
+                    stack: format!(
+                        "{} (infrastructure project `{}`)",
+                        self.spec.name, infra.name
+                    ),
+                    source: Box::new(source),
+                })?;
+        }
         let mut compose = DockerCompose::with_local_client(self.project.files.as_slice())
             .with_project_name(self.project.name.clone())
             .with_env_vars(self.project.env.clone().into_iter().collect())
@@ -344,6 +396,10 @@ impl Stack {
             let _ = compose.down().await;
         }
         self.project.down().await?;
+        // Last: the app project's containers had joined its network.
+        if let Some(infra) = &self.infra {
+            infra.down().await?;
+        }
         self.torn_down = true;
         Ok(())
     }
@@ -354,6 +410,9 @@ impl Drop for Stack {
         // A panic or an early return must not leak the stack.
         if !self.torn_down {
             self.project.down_blocking();
+            if let Some(infra) = &self.infra {
+                infra.down_blocking();
+            }
         }
     }
 }

@@ -124,11 +124,19 @@ pub struct BadCaCert(String);
 
 /// Reads basic auth credentials from the environment; the password and the header value are
 /// registered as secrets at once.
-fn credentials(env: Option<&BasicAuthEnv>) -> Credentials {
+fn credentials(
+    env: Option<&BasicAuthEnv>,
+    vars: &std::collections::BTreeMap<String, String>,
+) -> Credentials {
     let Some(env) = env else {
         return Credentials::None;
     };
-    let read = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let read = |name: &str| {
+        vars.get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.is_empty())
+    };
     let password = read(&env.password_env).map(Secret::new);
     match (read(&env.user_env), password) {
         (Some(user), Some(password)) => {
@@ -212,7 +220,7 @@ impl Http {
                     base_url: on_host(&base_url),
                     http_url: http_url.as_ref().map(on_host),
                     label: host.host.clone(),
-                    credentials: credentials(host.basic_auth.as_ref()),
+                    credentials: credentials(host.basic_auth.as_ref(), &target.vars),
                     placeholder: host.placeholder.clone(),
                 },
             );
@@ -224,7 +232,7 @@ impl Http {
                 label: base_url.host_str().unwrap_or("?").to_owned(),
                 base_url,
                 http_url,
-                credentials: credentials(basic_auth),
+                credentials: credentials(basic_auth, &target.vars),
                 placeholder,
             },
             hosts: sites,

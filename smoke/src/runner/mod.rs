@@ -76,6 +76,9 @@ pub struct Target {
     pub max_body: usize,
     /// How many independent checks run at once.
     pub concurrency: usize,
+    /// Variables looked up before the process environment (the basic auth credentials a gate
+    /// run generated for its stack).
+    pub vars: std::collections::BTreeMap<String, String>,
 }
 
 impl Target {
@@ -91,6 +94,7 @@ impl Target {
             run_id: new_run_id(),
             max_body: DEFAULT_MAX_BODY,
             concurrency: 8,
+            vars: std::collections::BTreeMap::new(),
         }
     }
 
