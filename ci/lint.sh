@@ -31,13 +31,24 @@ run hadolint hadolint "${dockerfiles[@]}"
 # Warnings and errors fail; info and style notes are left to review.
 run shellcheck shellcheck --severity=warning --external-sources "${scripts[@]}"
 
-# Compose file sets: the reference stack alone and with its test override, then every
-# override under fixtures/ layered on top of the test stack.
-stack=fixtures/azionelab
-base=(--env-file "$stack/.env.example" -f "$stack/infra/docker/compose.yml")
-compose_sets=("${base[*]}" "${base[*]} -f $stack/infra/docker/compose.test.yml")
+# Compose file sets: each stack as its gate.toml runs it (env file and compose files; the
+# multienv infra project too), then every override under fixtures/ layered on the stack its
+# expect.toml names (the reference stack by default). The `lint` tests check the same sets.
+ref=fixtures/azionelab
+multi=fixtures/multienv
+compose_sets=(
+  "--env-file $ref/.env.example -f $ref/infra/docker/compose.yml"
+  "--env-file $ref/.env.example -f $ref/infra/docker/compose.yml -f $ref/infra/docker/compose.test.yml"
+  "--env-file $multi/.env.example -f $multi/app/compose.yml -f $multi/app/compose.test.yml"
+  "--env-file $multi/.env.example -f $multi/infra/compose.yml"
+)
 while IFS= read -r override; do
-  compose_sets+=("${base[*]} -f $stack/infra/docker/compose.test.yml -f $override")
+  dir=$(dirname "$override")
+  if grep -qs '^stack = "multienv"' "$dir"/expect.toml "$dir"/expect.toml.pending; then
+    compose_sets+=("${compose_sets[2]} -f $override")
+  else
+    compose_sets+=("${compose_sets[1]} -f $override")
+  fi
 done < <(find fixtures -name 'compose.override.yml' -type f | sort)
 for set in "${compose_sets[@]}"; do
   # Word splitting is wanted: the set is a list of options without spaces.

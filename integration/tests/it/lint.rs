@@ -211,26 +211,57 @@ fn ci_scripts_pass_shellcheck() {
 
 /// Every compose file set that is deployed or tested: the reference stack alone, with its
 /// test override, and with each `compose.override.yml` under `fixtures/` on top.
+/// Every compose file set the gate runs: each stack's own (from its `gate.toml`: env file
+/// plus compose files, and its infrastructure project), each broken variant layered on the
+/// stack its `expect.toml` names, and each release override on the reference stack.
 fn compose_sets() -> Vec<Vec<String>> {
     let root = workspace_root();
-    let stack = root.join("fixtures/azionelab");
-    let base = vec![
-        "--env-file".to_owned(),
-        stack.join(".env.example").display().to_string(),
-        "-f".to_owned(),
-        stack.join("infra/docker/compose.yml").display().to_string(),
-    ];
-    let mut test = base.clone();
-    test.extend([
-        "-f".to_owned(),
-        stack
-            .join("infra/docker/compose.test.yml")
-            .display()
-            .to_string(),
-    ]);
-    let mut sets = vec![base, test.clone()];
+    let fixtures = root.join("fixtures");
+    let mut stacks = std::collections::BTreeMap::new();
+    for gate_toml in files_under("fixtures", &|n| n == "gate.toml") {
+        let spec = smoke::gate::spec::StackSpec::load(&gate_toml)
+            .unwrap_or_else(|err| panic!("`{}` does not load: {err}", gate_toml.display()));
+        let env: Vec<String> = spec
+            .env_file()
+            .map(|f| vec!["--env-file".to_owned(), f.display().to_string()])
+            .unwrap_or_default();
+        let with = |files: Vec<PathBuf>| -> Vec<String> {
+            let mut set = env.clone();
+            for file in files {
+                set.extend(["-f".to_owned(), file.display().to_string()]);
+            }
+            set
+        };
+        let folder = spec
+            .root
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_owned();
+        let infra = spec.infra_compose_files();
+        let infra = (!infra.is_empty()).then(|| with(infra));
+        stacks.insert(folder, (with(spec.compose_files()), infra));
+    }
+    let mut sets = Vec::new();
+    for (app, infra) in stacks.values() {
+        sets.push(app.clone());
+        sets.extend(infra.clone());
+    }
     for override_file in files_under("fixtures", &|n| n == "compose.override.yml") {
-        let mut set = test.clone();
+        let dir = override_file.parent().unwrap_or(&fixtures);
+        let stack = ["expect.toml", "expect.toml.pending"]
+            .iter()
+            .filter_map(|name| std::fs::read_to_string(dir.join(name)).ok())
+            .filter_map(|text| toml::from_str::<toml::Table>(&text).ok())
+            .find_map(|table| table.get("stack")?.as_str().map(str::to_owned))
+            .unwrap_or_else(|| "azionelab".to_owned());
+        let (app, _) = stacks.get(&stack).unwrap_or_else(|| {
+            panic!(
+                "`{}` names the stack `{stack}`, which has no gate.toml",
+                override_file.display()
+            )
+        });
+        let mut set = app.clone();
         set.extend(["-f".to_owned(), override_file.display().to_string()]);
         sets.push(set);
     }
