@@ -10,8 +10,9 @@ N=${1:-5}
 STACK=fixtures/azionelab
 OUT=target/bench/gate
 mkdir -p "$OUT"
-cargo build -q --release -p smoke
-SMOKE=target/release/smoke
+# SMOKE_BIN picks another build (e.g. target/debug/smoke, already built by the tests).
+if [ -z "${SMOKE_BIN:-}" ]; then cargo build -q --release -p smoke; fi
+SMOKE=$(realpath "${SMOKE_BIN:-target/release/smoke}")
 
 now() { date +%s.%N; }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }

@@ -11,8 +11,9 @@ STACK=fixtures/azionelab
 OUT=target/bench/smoke
 PROJECT="bench-smoke-$RANDOM$RANDOM"
 mkdir -p "$OUT"
-cargo build -q --release -p smoke
-SMOKE=$PWD/target/release/smoke
+# SMOKE_BIN picks another build (e.g. target/debug/smoke, already built by the tests).
+if [ -z "${SMOKE_BIN:-}" ]; then cargo build -q --release -p smoke; fi
+SMOKE=$(realpath "${SMOKE_BIN:-target/release/smoke}")
 
 compose=(docker compose -p "$PROJECT" --env-file "$STACK/.env.example"
   -f "$STACK/infra/docker/compose.yml" -f "$STACK/infra/docker/compose.test.yml")
