@@ -46,7 +46,7 @@ for i in $(seq 1 "$N"); do
   "$SMOKE" "${args[@]}" --category pages,health,routing >/dev/null
   echo "$(date +%s.%N) - $start" | bc >>"$OUT/http-smoke.txt"
   start=$(date +%s.%N)
-  curl -s --parallel --cacert "$OUT/ca.pem" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
+  curl -s --no-progress-meter --parallel --cacert "$OUT/ca.pem" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
     -o /dev/null -o /dev/null -o /dev/null -o /dev/null "${urls[@]/#/${base%/}}"
   echo "$(date +%s.%N) - $start" | bc >>"$OUT/http-curl.txt"
   printf 'run %d: full %ss, peak RSS %s KiB\n' "$i" "$wall" "$rss"

@@ -192,6 +192,43 @@ async fn three_gates_at_once_all_pass_without_colliding() {
     assert_eq!(targets.len(), 3, "host ports collided: {targets:?}");
 }
 
+#[tokio::test]
+async fn gate_passes_on_the_multienv_stack() {
+    if !common::require_engine("gate_passes_on_the_multienv_stack") {
+        return;
+    }
+    let options = GateOptions {
+        stack: workspace_root().join("fixtures/multienv"),
+        ..reference_options()
+    };
+    let outcome = run_gate(&options, &NoProgress).await;
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Passed,
+        "the gate failed on the multienv stack: {:?}\n{}",
+        outcome.failed(),
+        smoke::gate::cli::render(&outcome)
+    );
+    // Its own checks ran: per-host auth, rate limit and websockets, and the worker services.
+    for name in [
+        "staging.auth.required",
+        "prod.rate_limit.enforced",
+        "prod.websocket.echo",
+        "infra.service_celery_worker_running",
+    ] {
+        assert!(
+            outcome.report.check(name).is_some(),
+            "`{name}` was not reported:\n{}",
+            smoke::gate::cli::render(&outcome)
+        );
+    }
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "left behind: {:?}",
+        outcome.report.leftovers
+    );
+}
+
 #[test]
 fn gate_refuses_a_compose_file_that_does_not_parse() {
     let dir = gate_runs_dir().join("unparsable-stack");
