@@ -148,24 +148,13 @@ impl Stack {
                     files: spec.infra_compose_files(),
                     env: env.clone(),
                 };
-                let config = infra.config().await.map_err(|source| StackError::Config {
-                    stack: format!("{} (infrastructure project)", spec.name),
-                    files: infra
-                        .files
-                        .iter()
-                        .map(|f| format!("`{}`", f.display()))
-                        .collect::<Vec<_>>()
-                        .join(", "),
-                    source,
-                })?;
-                let labels_file = run_dir.join("compose.infra.labels.yml");
-                std::fs::write(&labels_file, labels_override(&config, &run_id)).map_err(
-                    |source| StackError::Io {
-                        path: labels_file.clone(),
-                        source,
-                    },
-                )?;
-                infra.files.push(labels_file);
+                label_project(
+                    &mut infra,
+                    &format!("{} (infrastructure project)", spec.name),
+                    &run_dir.join("compose.infra.labels.yml"),
+                    &run_id,
+                )
+                .await?;
                 Some(infra)
             }
             None => None,
@@ -181,27 +170,13 @@ impl Stack {
             files,
             env,
         };
-        let config = project
-            .config()
-            .await
-            .map_err(|source| StackError::Config {
-                stack: spec.name.clone(),
-                files: project
-                    .files
-                    .iter()
-                    .map(|f| format!("`{}`", f.display()))
-                    .collect::<Vec<_>>()
-                    .join(", "),
-                source,
-            })?;
-
-        let labels_file = run_dir.join("compose.labels.yml");
-        let labels = labels_override(&config, &run_id);
-        std::fs::write(&labels_file, labels).map_err(|source| StackError::Io {
-            path: labels_file.clone(),
-            source,
-        })?;
-        project.files.push(labels_file);
+        let config = label_project(
+            &mut project,
+            &spec.name,
+            &run_dir.join("compose.labels.yml"),
+            &run_id,
+        )
+        .await?;
 
         let staff_token = Secret::new(random_hex(20));
         Ok(Stack {
@@ -415,6 +390,37 @@ impl Drop for Stack {
             }
         }
     }
+}
+
+/// Resolves a project's configuration (where a compose file that does not parse is caught),
+/// then adds a compose file labelling everything it creates with this run's ownership.
+async fn label_project(
+    project: &mut Project,
+    stack: &str,
+    labels_file: &Path,
+    run_id: &str,
+) -> Result<ComposeConfig, StackError> {
+    let config = project
+        .config()
+        .await
+        .map_err(|source| StackError::Config {
+            stack: stack.to_owned(),
+            files: project
+                .files
+                .iter()
+                .map(|f| format!("`{}`", f.display()))
+                .collect::<Vec<_>>()
+                .join(", "),
+            source,
+        })?;
+    std::fs::write(labels_file, labels_override(&config, run_id)).map_err(|source| {
+        StackError::Io {
+            path: labels_file.to_path_buf(),
+            source,
+        }
+    })?;
+    project.files.push(labels_file.to_path_buf());
+    Ok(config)
 }
 
 fn sanitize(name: &str) -> String {
