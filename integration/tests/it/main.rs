@@ -5,6 +5,9 @@
 //! - `gate`: the release gate on the bundled reference stack, its infrastructure assertions,
 //!   parallel runs and teardown.
 //! - `teeth`: one generated test per broken variant under `fixtures/broken/`.
+//! - `fixture`: the reference stack's own test suite, in its backend container.
+//! - `release`, `rollback`: the release gate script and the rehearsed rollback.
+//! - `lint`: the linters over workflows, Dockerfiles, compose files and scripts.
 //! - `common`: the shared harness.
 
 // A panic with a message is how an integration test fails.
@@ -13,6 +16,7 @@
 mod cli;
 mod common;
 mod container;
+mod fixture;
 mod gate;
 mod lint;
 mod release;
