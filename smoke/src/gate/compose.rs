@@ -32,13 +32,18 @@ pub struct CommandError {
 }
 
 fn tail_of(output: &str) -> String {
-    let lines: Vec<&str> = output.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(15)..];
+    let tail = tail(output, 15);
     if tail.is_empty() {
         String::new()
     } else {
-        format!(":\n  {}", tail.join("\n  "))
+        format!(":\n  {}", tail.replace('\n', "\n  "))
     }
+}
+
+/// The last `lines` lines of `text`.
+pub fn tail(text: &str, lines: usize) -> String {
+    let all: Vec<&str> = text.lines().collect();
+    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 /// The output of a finished command.

@@ -4,8 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use super::compose::{CommandError, ComposeConfig, Project, PsEntry};
+use super::compose::{CommandError, ComposeConfig, Project, PsEntry, tail};
 use super::spec::StackSpec;
+use crate::report::Failure;
 use crate::secret::mask;
 
 /// One assertion's result; converted into a check result for the reports.
@@ -13,16 +14,7 @@ use crate::secret::mask;
 pub struct Assertion {
     pub name: String,
     pub duration: Duration,
-    pub failure: Option<AssertionFailure>,
-}
-
-#[derive(Debug, Clone)]
-pub struct AssertionFailure {
-    pub title: String,
-    pub expected: String,
-    pub actual: String,
-    pub excerpt: Option<String>,
-    pub hint: Option<String>,
+    pub failure: Option<Failure>,
 }
 
 impl Assertion {
@@ -34,7 +26,7 @@ impl Assertion {
         }
     }
 
-    fn fail(name: &str, started: Instant, failure: AssertionFailure) -> Assertion {
+    fn fail(name: &str, started: Instant, failure: Failure) -> Assertion {
         Assertion {
             name: name.to_owned(),
             duration: started.elapsed(),
@@ -46,7 +38,8 @@ impl Assertion {
         Assertion::fail(
             name,
             started,
-            AssertionFailure {
+            Failure {
+                request: None,
                 title: "the gate could not inspect the stack".into(),
                 expected: "a readable `docker compose` answer".into(),
                 actual: err.to_string(),
@@ -93,7 +86,8 @@ pub fn required_services(
                 return Assertion::fail(
                     &name,
                     started,
-                    AssertionFailure {
+                    Failure {
+                        request: None,
                         title: format!("the service `{}` does not exist", required.name),
                         expected,
                         actual: "no container for it".into(),
@@ -121,7 +115,8 @@ pub fn required_services(
             Assertion::fail(
                 &name,
                 started,
-                AssertionFailure {
+                Failure {
+                    request: None,
                     title: format!(
                         "the service `{}` is not {}: {actual}",
                         required.name,
@@ -204,7 +199,8 @@ async fn read_only_rest(
                 Ok(out) => Assertion::fail(
                     &assertion.name,
                     started,
-                    AssertionFailure {
+                    Failure {
+                        request: None,
                         title: format!(
                             "`{}` failed in `{}`",
                             assertion.command.join(" "),
@@ -256,7 +252,8 @@ fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> A
         Assertion::fail(
             ONLY_PUBLIC_PUBLISH,
             started,
-            AssertionFailure {
+            Failure {
+                request: None,
                 title: "a service other than the public proxy publishes ports".into(),
                 expected: format!(
                     "only `{}` publishes host ports (test-only services on 127.0.0.1)",
@@ -304,7 +301,8 @@ async fn internal_unreachable(
         return Assertion::fail(
             INTERNAL_UNREACHABLE,
             started,
-            AssertionFailure {
+            Failure {
+                request: None,
                 title: "an internal service is reachable from the host".into(),
                 expected: format!(
                     "no connection from the host to {}",
@@ -322,7 +320,8 @@ async fn internal_unreachable(
         return Assertion::fail(
             INTERNAL_UNREACHABLE,
             started,
-            AssertionFailure {
+            Failure {
+                request: None,
                 title: "an internal service named in gate.toml is not running".into(),
                 expected: format!("running services {}", spec.internal_services.join(", ")),
                 actual: format!(
@@ -386,7 +385,8 @@ fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> A
         Assertion::fail(
             NO_LATEST,
             started,
-            AssertionFailure {
+            Failure {
+                request: None,
                 title: "an image is not explicitly versioned".into(),
                 expected: "every service's image has an explicit tag other than `latest`".into(),
                 actual: offenders.join("; "),
@@ -435,14 +435,16 @@ pub async fn health_notices_dependency(
     };
     let failure = match (down, recovered) {
         (Ok(_), Ok(_)) => None,
-        (Err(last), _) => Some(AssertionFailure {
+        (Err(last), _) => Some(Failure {
+            request: None,
             title: format!("the health endpoint did not notice `{dependency}` was stopped"),
             expected: format!("`GET {}` answers {want} while `{dependency}` is stopped", health_url.path()),
             actual: last,
             excerpt: None,
             hint: Some("the health view must query the database on every call and answer 503 when it cannot".into()),
         }),
-        (Ok(_), Err(last)) => Some(AssertionFailure {
+        (Ok(_), Err(last)) => Some(Failure {
+            request: None,
             title: format!("the health endpoint did not recover after `{dependency}` came back"),
             expected: format!("`GET {}` answers 200 again within 90s", health_url.path()),
             actual: last,
@@ -496,11 +498,6 @@ fn truncate(text: &str, max: usize) -> String {
         Some((cut, _)) => format!("{}…", &trimmed[..cut]),
         None => trimmed.to_owned(),
     }
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]

@@ -8,6 +8,7 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+use super::compose::tail;
 use super::evidence::{self, Evidence};
 use super::infra::{self, Assertion};
 use super::spec::StackSpec;
@@ -323,7 +324,7 @@ async fn drive(
             duration: Duration::ZERO,
         });
     } else if let Some((client, health_url)) =
-        health_probe(suite, &target, &endpoints).and_then(|(client, base)| {
+        health_probe(suite, &target).and_then(|(client, base)| {
             let url = base
                 .join(stack.spec.health.path.trim_start_matches('/'))
                 .ok()?;
@@ -367,49 +368,12 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
     Some(target)
 }
 
-/// The client and base URL the gate polls health with: the readiness virtual host's name
-/// (resolved to the public service, like `curl --resolve`) when the suite has one.
-fn health_probe(
-    suite: &Suite,
-    target: &Target,
-    endpoints: &Endpoints,
-) -> Option<(reqwest::Client, url::Url)> {
-    let host = suite
-        .readiness
-        .host
-        .as_deref()
-        .and_then(|name| suite.hosts.iter().find(|h| h.name == name));
-    let Some(host) = host else {
-        return Some((infra_client(endpoints, None)?, target.base_url.clone()));
-    };
-    use std::net::ToSocketAddrs as _;
-    let addrs: Vec<std::net::SocketAddr> = (
-        target.base_url.host_str()?,
-        target.base_url.port_or_known_default()?,
-    )
-        .to_socket_addrs()
-        .ok()?
-        .collect();
-    let mut base = target.base_url.clone();
-    base.set_host(Some(&host.host)).ok()?;
-    Some((infra_client(endpoints, Some((&host.host, &addrs)))?, base))
-}
-
-/// A plain client trusting the stack's certificate, for the gate's own health polling.
-fn infra_client(
-    endpoints: &Endpoints,
-    resolve: Option<(&str, &[std::net::SocketAddr])>,
-) -> Option<reqwest::Client> {
-    let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
-    if let Some((name, addrs)) = resolve {
-        builder = builder.resolve_to_addrs(name, addrs);
-    }
-    if let Some(pem) = &endpoints.ca_cert_pem {
-        for cert in reqwest::Certificate::from_pem_bundle(pem).ok()? {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    builder.build().ok()
+/// The client and base URL the gate polls health with: the readiness virtual host's, so its
+/// name resolves to the public service (like `curl --resolve`) and the stack's CA is trusted.
+fn health_probe(suite: &Suite, target: &Target) -> Option<(reqwest::Client, url::Url)> {
+    let http = runner::Http::for_suite(target, suite).ok()?;
+    let (client, base) = http.direct(suite.readiness.host.as_deref());
+    Some((client.clone(), base.clone()))
 }
 
 fn operation_result(op: &OperationResult) -> CheckResult {
@@ -449,14 +413,7 @@ fn operation_result(op: &OperationResult) -> CheckResult {
 fn assertion_result(assertion: &Assertion) -> CheckResult {
     let outcome = match &assertion.failure {
         None => Outcome::Passed,
-        Some(f) => Outcome::Failed(Failure {
-            title: f.title.clone(),
-            request: None,
-            expected: f.expected.clone(),
-            actual: f.actual.clone(),
-            excerpt: f.excerpt.clone(),
-            hint: f.hint.clone(),
-        }),
+        Some(failure) => Outcome::Failed(failure.clone()),
     };
     CheckResult {
         name: assertion.name.clone(),
@@ -533,11 +490,6 @@ pub fn error_chain(err: &(dyn std::error::Error + 'static)) -> String {
         source = cause.source();
     }
     mask(&text)
-}
-
-fn tail(text: &str, lines: usize) -> String {
-    let all: Vec<&str> = text.lines().collect();
-    all[all.len().saturating_sub(lines)..].join("\n")
 }
 
 #[cfg(test)]

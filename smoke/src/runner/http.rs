@@ -248,6 +248,13 @@ impl Http {
         host.and_then(|h| self.hosts.get(h)).unwrap_or(&self.base)
     }
 
+    /// The client that does not follow redirects for `host` (the base URL's for `None`), and
+    /// that site's base URL: for callers polling an endpoint themselves, such as the gate.
+    pub fn direct(&self, host: Option<&str>) -> (&reqwest::Client, &url::Url) {
+        let site = self.site(host);
+        (&site.direct, &site.base_url)
+    }
+
     /// The host name requests for `host` carry (the base URL's for `None`).
     pub fn host_label(&self, host: Option<&str>) -> &str {
         &self.site(host).label
