@@ -1,6 +1,7 @@
-//! The `smoke` command: `smoke run` checks a live site (after a deploy or a rollback),
-//! `smoke list` prints the checks. Exit codes are documented in `smoke/README.md` and
-//! [`smoke::exit`].
+//! The `smoke` command: `smoke run` checks a live site (after a deploy or a rollback) with a
+//! checks file, `smoke list` prints its checks, `smoke gate` is the release gate, `smoke
+//! schema` prints the JSON Schema of the two files. Exit codes are documented in
+//! `smoke/README.md` and [`smoke::exit`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -8,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 
-use smoke::check::{Category, Step, Suite};
+use smoke::check::{Step, Suite};
 use smoke::exit;
 use smoke::mailbox::MailboxConfig;
 use smoke::runner::{
@@ -33,6 +34,24 @@ enum Command {
     List(ListArgs),
     /// Build, start, migrate and check a compose stack, then tear it down: the release gate.
     Gate(smoke::gate::GateArgs),
+    /// Print the JSON Schema of the checks file or the gate file, for editors.
+    Schema(SchemaArgs),
+}
+
+/// Options of `smoke schema`.
+#[derive(Debug, Args)]
+struct SchemaArgs {
+    /// Which file.
+    #[arg(value_enum, default_value = "checks")]
+    file: SchemaFile,
+}
+
+#[derive(Debug, Clone, Copy, clap::ValueEnum)]
+enum SchemaFile {
+    /// The checks file: what to prove.
+    Checks,
+    /// The gate file (`gate.toml`): how to drive a stack.
+    Gate,
 }
 
 /// Options of `smoke run`.
@@ -46,10 +65,18 @@ struct RunArgs {
     http_url: Option<url::Url>,
     /// Only these categories (and the steps they depend on), comma-separated.
     #[arg(long, value_name = "CATEGORY", value_delimiter = ',')]
-    category: Vec<Category>,
-    /// A stack description (TOML) instead of the built-in AzioneLab suite.
-    #[arg(long, value_name = "FILE")]
-    stack: Option<PathBuf>,
+    category: Vec<String>,
+    /// The checks file: what to prove [default: `./checks.toml`].
+    #[arg(long, value_name = "FILE", visible_alias = "stack")]
+    checks: Option<PathBuf>,
+    /// A variable the checks read as `{{env.NAME}}` or `{{secret.NAME}}`, before the
+    /// environment (repeatable): `--var UNPUBLISHED_SHOW_ID=12`.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
+    /// The public origin the site builds its links with, when it differs from the base URL's
+    /// (`{{site_url}}`; links on it are sent to the base URL).
+    #[arg(long, value_name = "URL", value_parser = parse_http_url)]
+    site_url: Option<url::Url>,
     /// A CA certificate (PEM) to trust besides the public roots, for self-signed stacks.
     #[arg(long, value_name = "PATH")]
     ca_cert: Option<PathBuf>,
@@ -89,12 +116,12 @@ struct RunArgs {
 /// Options of `smoke list`.
 #[derive(Debug, Args)]
 struct ListArgs {
-    /// List the checks of this stack description instead of the built-in suite.
-    #[arg(long, value_name = "FILE")]
-    stack: Option<PathBuf>,
+    /// The checks file [default: `./checks.toml`].
+    #[arg(long, value_name = "FILE", visible_alias = "stack")]
+    checks: Option<PathBuf>,
     /// Only these categories, comma-separated.
     #[arg(long, value_name = "CATEGORY", value_delimiter = ',')]
-    category: Vec<Category>,
+    category: Vec<String>,
 }
 
 /// A user-facing error: the message (one paragraph) and its exit code.
@@ -119,6 +146,7 @@ async fn main() -> ExitCode {
         Command::Run(args) => run(*args).await,
         Command::List(args) => list(&args),
         Command::Gate(args) => return smoke::gate::main(args).await,
+        Command::Schema(args) => schema(&args),
     };
     match result {
         Ok(code) => exit::code(code),
@@ -179,21 +207,48 @@ fn parse_run_id(text: &str) -> Result<String, String> {
     }
 }
 
-fn selection(categories: &[Category]) -> Selection {
-    if categories.is_empty() {
-        Selection::All
-    } else {
-        Selection::Categories(categories.to_vec())
+fn parse_var(text: &str) -> Result<(String, String), String> {
+    let (name, value) = text
+        .split_once('=')
+        .ok_or_else(|| format!("`{text}` is not `NAME=VALUE`"))?;
+    let name = name.trim();
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!("`{name}` is not a variable name"));
     }
+    Ok((name.to_owned(), value.to_owned()))
 }
 
-fn load_suite(stack: Option<&Path>) -> Result<Suite, Fatal> {
-    match stack {
-        Some(path) => {
-            smoke::catalog::from_stack_file(path).map_err(|e| Fatal::usage(e.to_string()))
+fn selection(categories: &[String], suite: &Suite) -> Result<Selection, Fatal> {
+    let selection = if categories.is_empty() {
+        Selection::All
+    } else {
+        Selection::Categories(categories.iter().map(|c| c.trim().to_owned()).collect())
+    };
+    selection.validate(suite).map_err(Fatal::usage)
+}
+
+fn load_suite(checks: Option<&Path>) -> Result<Suite, Fatal> {
+    let path = match checks {
+        Some(path) => path.to_path_buf(),
+        None if Path::new("checks.toml").is_file() => PathBuf::from("checks.toml"),
+        None => {
+            return Err(Fatal::usage(
+                "no checks file: pass `--checks FILE` (or run where `checks.toml` is); `smoke init COMPOSE_FILE` writes a first one",
+            ));
         }
-        None => Ok(smoke::catalog::reference()),
+    };
+    let suite = smoke::catalog::load(&path).map_err(|e| Fatal::usage(e.to_string()))?;
+    // Every secret the checks read is masked from here on, before anything is printed.
+    for step in suite.steps() {
+        for name in step.reads() {
+            if let Some((true, var)) = runner::variable(&name)
+                && let Ok(value) = std::env::var(var)
+            {
+                smoke::secret::register(&value);
+            }
+        }
     }
+    Ok(suite)
 }
 
 /// A secret from the environment; empty counts as unset.
@@ -204,12 +259,24 @@ fn env_secret(name: &str) -> Option<Secret> {
         .map(|v| Secret::new(v.trim()))
 }
 
+fn schema(args: &SchemaArgs) -> Result<u8, Fatal> {
+    let schema = match args.file {
+        SchemaFile::Checks => smoke::catalog::json_schema(),
+        SchemaFile::Gate => smoke::gate::spec::json_schema(),
+    };
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&schema).unwrap_or_default()
+    );
+    Ok(exit::SUCCESS)
+}
+
 fn list(args: &ListArgs) -> Result<u8, Fatal> {
-    let suite = load_suite(args.stack.as_deref())?;
-    let selection = selection(&args.category);
+    let suite = load_suite(args.checks.as_deref())?;
+    let selection = selection(&args.category, &suite)?;
     let steps: Vec<&Step> = suite
         .steps()
-        .filter(|s| selection.includes(s.category))
+        .filter(|s| selection.includes(&s.category))
         .collect();
     let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
     println!(
@@ -217,10 +284,7 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
         "NAME", "CATEGORY", "NEEDS"
     );
     for step in steps {
-        let mut needs = Vec::new();
-        if step.needs_staff() {
-            needs.push("staff");
-        }
+        let mut needs: Vec<&str> = step.credentials();
         if step.needs_mailbox() {
             needs.push("mail");
         }
@@ -234,10 +298,7 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
         };
         println!(
             "{:<width$}  {:<12}  {:<8}  {}",
-            step.name,
-            step.category.as_str(),
-            needs,
-            step.proves
+            step.name, step.category, needs, step.proves
         );
     }
     Ok(exit::SUCCESS)
@@ -245,9 +306,9 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
 
 async fn run(args: RunArgs) -> Result<u8, Fatal> {
     // Secrets first, so that every later message is masked.
-    let staff_token = env_secret("SMOKE_STAFF_TOKEN");
     let imap_password = env_secret("SMOKE_IMAP_PASSWORD");
-    let suite = load_suite(args.stack.as_deref())?;
+    let suite = load_suite(args.checks.as_deref())?;
+    let selection = selection(&args.category, &suite)?;
     let ca_cert_pem = match &args.ca_cert {
         Some(path) => Some(std::fs::read(path).map_err(|e| {
             Fatal::usage(format!(
@@ -272,8 +333,9 @@ async fn run(args: RunArgs) -> Result<u8, Fatal> {
     let mut target = Target::new(args.base_url.clone());
     target.http_url = args.http_url.clone();
     target.ca_cert_pem = ca_cert_pem;
-    target.staff_token = staff_token;
+    target.site_url = args.site_url.clone();
     target.mailbox = mailbox;
+    target.vars = args.vars.iter().cloned().collect();
     target.timeouts = Timeouts {
         request: args.request_timeout,
         mail: args.mail_timeout,
@@ -301,7 +363,7 @@ async fn run(args: RunArgs) -> Result<u8, Fatal> {
             message: not_ready.to_string(),
         });
     }
-    let report = runner::run(&suite, &target, &selection(&args.category), progress).await;
+    let report = runner::run(&suite, &target, &selection, progress).await;
     print!("{}", smoke::report::render_human(&report));
     let write =
         |what: &str,

@@ -39,15 +39,9 @@ fn reference_stack() -> String {
 fn suite_check_names(stack: &Path) -> Vec<String> {
     let spec = smoke::gate::spec::StackSpec::load(stack)
         .unwrap_or_else(|err| panic!("`{}` has no usable gate.toml: {err}", stack.display()));
-    let suite = match spec.checks_file() {
-        Some(file) => smoke::catalog::from_stack_file(&file).unwrap_or_else(|err| {
-            panic!(
-                "`{}` is not a usable stack description: {err}",
-                file.display()
-            )
-        }),
-        None => smoke::catalog::reference(),
-    };
+    let file = spec.checks_file();
+    let suite = smoke::catalog::load(&file)
+        .unwrap_or_else(|err| panic!("`{}` is not a usable checks file: {err}", file.display()));
     suite.steps().map(|s| s.name.clone()).collect()
 }
 

@@ -131,6 +131,8 @@ pub enum CaptureSource {
     Header(String),
     /// The first group of a regex over the body.
     BodyRegex(String),
+    /// A cookie the response sets (`Set-Cookie`).
+    Cookie(String),
 }
 
 /// "Store this part of the response as `name`."
@@ -171,6 +173,21 @@ impl Capture {
                 .header(header)
                 .map(str::to_owned)
                 .ok_or_else(|| format!("cannot capture `{}`: no `{header}` header", self.name)),
+            CaptureSource::Cookie(cookie) => response
+                .headers
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("set-cookie"))
+                .find_map(|(_, v)| {
+                    let pair = v.split(';').next()?.trim();
+                    let (name, value) = pair.split_once('=')?;
+                    (name.trim() == cookie).then(|| value.trim().trim_matches('"').to_owned())
+                })
+                .ok_or_else(|| {
+                    format!(
+                        "cannot capture `{}`: the answer sets no `{cookie}` cookie",
+                        self.name
+                    )
+                }),
             CaptureSource::BodyRegex(pattern) => {
                 let regex = regex::Regex::new(pattern)
                     .map_err(|e| format!("cannot capture `{}`: invalid regex: {e}", self.name))?;

@@ -26,6 +26,8 @@ pub struct Response {
     pub truncated: Option<String>,
     /// From sending the request to the end of the body.
     pub latency: Duration,
+    /// The URL asked (after redirects were followed, the last one).
+    pub url: Option<url::Url>,
 }
 
 impl Response {
@@ -40,6 +42,7 @@ impl Response {
             body: body.to_vec(),
             truncated: None,
             latency: Duration::from_millis(5),
+            url: None,
         }
     }
 
@@ -141,6 +144,37 @@ pub enum Expect {
     BodyNotContains(String),
     /// A redirect (3xx) whose `Location` starts with this (a template).
     RedirectTo(Template),
+    /// A redirect (3xx) to the same resource under another scheme: `Location` has this scheme,
+    /// the request's host (any port) and the request's path and query.
+    RedirectKeepsResource(String),
+    /// The header is present and contains the text (case-insensitive).
+    HeaderContains {
+        /// Header name.
+        name: String,
+        /// A text its value contains.
+        value: String,
+    },
+    /// The JSON list at `at` has no item whose values at the pointers equal these.
+    ListLacks {
+        /// A JSON pointer to the list (empty: the body itself).
+        at: String,
+        /// (pointer inside an item, value) pairs, all of which an item must match.
+        item: Vec<(String, serde_json::Value)>,
+    },
+    /// The JSON list at `at` has an item whose values at the pointers equal these.
+    ListHas {
+        /// A JSON pointer to the list (empty: the body itself).
+        at: String,
+        /// (pointer inside an item, value) pairs, all of which an item must match.
+        item: Vec<(String, serde_json::Value)>,
+    },
+    /// Every item of the JSON list at `at` has a value at each pointer.
+    ListItemsHave {
+        /// A JSON pointer to the list (empty: the body itself).
+        at: String,
+        /// Pointers inside an item.
+        pointers: Vec<String>,
+    },
     /// The `Content-Type` starts with this (e.g. `text/html`).
     ContentType(String),
     /// The response took at most this long.
@@ -167,6 +201,10 @@ impl Expect {
         match self {
             Expect::JsonEquals { value, .. } => json_template_names(value),
             Expect::RedirectTo(prefix) => prefix.names(),
+            Expect::ListLacks { item, .. } | Expect::ListHas { item, .. } => item
+                .iter()
+                .flat_map(|(_, v)| json_template_names(v))
+                .collect(),
             _ => Vec::new(),
         }
     }
@@ -179,11 +217,7 @@ impl Expect {
                 if statuses.contains(&response.status) {
                     return Ok(());
                 }
-                let expected = statuses
-                    .iter()
-                    .map(u16::to_string)
-                    .collect::<Vec<_>>()
-                    .join(" or ");
+                let expected = describe_statuses(statuses);
                 fail(
                     format!("status {expected}"),
                     format!("status {}", response.status),
@@ -319,6 +353,65 @@ impl Expect {
                     ),
                 }
             }
+            Expect::RedirectKeepsResource(scheme) => redirect_keeps_resource(scheme, response),
+            Expect::HeaderContains { name, value } => match response.header(name) {
+                Some(actual)
+                    if actual
+                        .to_ascii_lowercase()
+                        .contains(&value.to_ascii_lowercase()) =>
+                {
+                    Ok(())
+                }
+                Some(actual) => fail(
+                    format!("`{name}` containing `{value}`"),
+                    format!("`{name}: {actual}`"),
+                ),
+                None => fail(
+                    format!("`{name}` containing `{value}`"),
+                    format!("no `{name}` header"),
+                ),
+            },
+            Expect::ListLacks { at, item } | Expect::ListHas { at, item } => {
+                let lacks = matches!(self, Expect::ListLacks { .. });
+                list_item(at, item, lacks, response, captures)
+            }
+            Expect::ListItemsHave { at, pointers } => {
+                let shown = format!(
+                    "every item of the list at `{}` has {}",
+                    list_label(at),
+                    pointers
+                        .iter()
+                        .map(|p| format!("`{p}`"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                );
+                let json = response.json().map_err(|why| Mismatch {
+                    expected: shown.clone(),
+                    actual: why,
+                })?;
+                let Some(items) = json.pointer(at).and_then(serde_json::Value::as_array) else {
+                    return fail(
+                        shown,
+                        format!(
+                            "no list at `{}` in {}",
+                            list_label(at),
+                            excerpt(&response.body, 120)
+                        ),
+                    );
+                };
+                for (index, item) in items.iter().enumerate() {
+                    if let Some(missing) = pointers.iter().find(|p| item.pointer(p).is_none()) {
+                        return fail(
+                            shown,
+                            format!(
+                                "item {index} has no `{missing}`: {}",
+                                excerpt(item.to_string().as_bytes(), 120)
+                            ),
+                        );
+                    }
+                }
+                Ok(())
+            }
             Expect::ContentType(prefix) => {
                 let actual = response.content_type();
                 if actual
@@ -344,6 +437,221 @@ impl Expect {
                 }
             }
         }
+    }
+}
+
+/// One thing a captured value must meet (an `assert` step).
+#[derive(Debug, Clone, PartialEq)]
+pub enum ValueCheck {
+    /// Equal to the rendered template.
+    Equals(Template),
+    /// Starts with the rendered template.
+    StartsWith(Template),
+    /// Contains the rendered template.
+    Contains(Template),
+    /// Does not contain the rendered template.
+    NotContains(Template),
+    /// Matches the regex.
+    Matches(String),
+}
+
+impl ValueCheck {
+    /// The template names it reads.
+    pub fn names(&self) -> Vec<String> {
+        match self {
+            ValueCheck::Equals(t)
+            | ValueCheck::StartsWith(t)
+            | ValueCheck::Contains(t)
+            | ValueCheck::NotContains(t) => t.names(),
+            ValueCheck::Matches(_) => Vec::new(),
+        }
+    }
+
+    /// Whether `value` meets it.
+    pub fn check(&self, value: &str, captures: &Captures) -> Result<(), Mismatch> {
+        let render = |t: &Template| {
+            t.render(captures).map_err(|e| Mismatch {
+                expected: format!("a value meeting `{}`", t.as_str()),
+                actual: e.to_string(),
+            })
+        };
+        let shown = excerpt(value.as_bytes(), 200);
+        let (ok, expected) = match self {
+            ValueCheck::Equals(t) => {
+                let want = render(t)?;
+                (value == want, format!("`{want}`"))
+            }
+            ValueCheck::StartsWith(t) => {
+                let want = render(t)?;
+                (
+                    value.starts_with(&want),
+                    format!("a value starting with `{want}`"),
+                )
+            }
+            ValueCheck::Contains(t) => {
+                let want = render(t)?;
+                (
+                    value.contains(&want),
+                    format!("a value containing `{want}`"),
+                )
+            }
+            ValueCheck::NotContains(t) => {
+                let want = render(t)?;
+                (!value.contains(&want), format!("a value without `{want}`"))
+            }
+            ValueCheck::Matches(pattern) => {
+                let regex = regex::Regex::new(pattern).map_err(|e| Mismatch {
+                    expected: format!("a value matching `{pattern}`"),
+                    actual: format!("the regex is invalid: {e}"),
+                })?;
+                (
+                    regex.is_match(value),
+                    format!("a value matching `{pattern}`"),
+                )
+            }
+        };
+        if ok {
+            Ok(())
+        } else {
+            Err(Mismatch {
+                expected,
+                actual: format!("`{shown}`"),
+            })
+        }
+    }
+}
+
+/// Statuses for people: `200`, `401 or 403`, `4xx`.
+pub fn describe_statuses(statuses: &[u16]) -> String {
+    let mut parts = Vec::new();
+    let mut rest: Vec<u16> = statuses.to_vec();
+    for class in 1..=5u16 {
+        let range = class * 100..class * 100 + 100;
+        if range.clone().all(|s| rest.contains(&s)) {
+            parts.push(format!("{class}xx"));
+            rest.retain(|s| !range.contains(s));
+        }
+    }
+    parts.extend(rest.iter().map(u16::to_string));
+    parts.join(" or ")
+}
+
+fn list_label(at: &str) -> &str {
+    if at.is_empty() { "/" } else { at }
+}
+
+fn list_item(
+    at: &str,
+    item: &[(String, serde_json::Value)],
+    lacks: bool,
+    response: &Response,
+    captures: &Captures,
+) -> Result<(), Mismatch> {
+    let mut wanted = Vec::new();
+    for (pointer, value) in item {
+        let value = render_json(value, captures).map_err(|e| Mismatch {
+            expected: format!("an item with `{pointer}` = {value}"),
+            actual: e.to_string(),
+        })?;
+        wanted.push((pointer.as_str(), value));
+    }
+    let described = wanted
+        .iter()
+        .map(|(p, v)| format!("`{p}` = {v}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let expected = if lacks {
+        format!(
+            "no item with {described} in the list at `{}`",
+            list_label(at)
+        )
+    } else {
+        format!(
+            "an item with {described} in the list at `{}`",
+            list_label(at)
+        )
+    };
+    let json = response.json().map_err(|why| Mismatch {
+        expected: expected.clone(),
+        actual: why,
+    })?;
+    let Some(items) = json.pointer(at).and_then(serde_json::Value::as_array) else {
+        return Err(Mismatch {
+            expected,
+            actual: format!(
+                "no list at `{}` in {}",
+                list_label(at),
+                excerpt(&response.body, 120)
+            ),
+        });
+    };
+    let found = items.iter().position(|candidate| {
+        wanted
+            .iter()
+            .all(|(p, v)| candidate.pointer(p).is_some_and(|a| json_matches(a, v)))
+    });
+    match (found, lacks) {
+        (None, true) | (Some(_), false) => Ok(()),
+        (Some(index), true) => Err(Mismatch {
+            expected,
+            actual: format!(
+                "item {index} of {} matches: {}",
+                items.len(),
+                excerpt(items[index].to_string().as_bytes(), 120)
+            ),
+        }),
+        (None, false) => Err(Mismatch {
+            expected,
+            actual: format!("none of {} items matches", items.len()),
+        }),
+    }
+}
+
+fn redirect_keeps_resource(scheme: &str, response: &Response) -> Result<(), Mismatch> {
+    let expected = match &response.url {
+        Some(url) => {
+            let mut want = url.clone();
+            let _ = want.set_scheme(scheme);
+            let _ = want.set_port(None);
+            format!("a redirect to `{want}` (any port)")
+        }
+        None => format!("a redirect to the same path over `{scheme}`"),
+    };
+    let fail = |actual: String| {
+        Err(Mismatch {
+            expected: expected.clone(),
+            actual,
+        })
+    };
+    if !(300..400).contains(&response.status) {
+        return fail(format!("status {}", response.status));
+    }
+    let Some(location) = response.header("location") else {
+        return fail(format!("status {} without `Location`", response.status));
+    };
+    let base = response.url.clone();
+    let target = match &base {
+        Some(base) => base.join(location),
+        None => url::Url::parse(location),
+    };
+    let Ok(target) = target else {
+        return fail(format!("`Location: {location}` is not a URL"));
+    };
+    let Some(asked) = base else {
+        return if target.scheme() == scheme {
+            Ok(())
+        } else {
+            fail(format!("`Location: {location}`"))
+        };
+    };
+    let same = target.scheme() == scheme
+        && target.host_str() == asked.host_str()
+        && target.path() == asked.path()
+        && target.query() == asked.query();
+    if same {
+        Ok(())
+    } else {
+        fail(format!("`Location: {location}`"))
     }
 }
 

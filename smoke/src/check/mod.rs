@@ -1,125 +1,32 @@
 //! The model: a check is a value, never a hand-written test function.
 //!
-//! A [`Step`] is one named, categorised thing to verify: usually an HTTP request plus the
-//! expectations its response must meet ([`HttpStep`]), sometimes an email to wait for, a QR
-//! code to decode or a burst of concurrent requests ([`Action`]). Steps may capture values
-//! (a show id, a booking reference, a token read from an email) that later steps use through
-//! `{{name}}` [`Template`]s. A [`Scenario`] is an ordered chain of steps sharing captures; a
-//! [`Suite`] is independent checks (run concurrently) plus scenarios (each run in order,
-//! concurrently with the rest). The [`runner`](crate::runner) executes all of it.
+//! A [`Step`] is one named thing to verify: usually an HTTP request plus the expectations its
+//! response must meet ([`HttpStep`]), sometimes an email to wait for, an assertion on a value
+//! captured earlier, a QR code to decode or a burst of concurrent requests ([`Action`]). Steps
+//! may capture values (an id, a reference, a link read from an email) that later steps use
+//! through `{{name}}` [`Template`]s. A [`Scenario`] is an ordered chain of steps sharing
+//! captures and a cookie jar; a [`Suite`] is independent checks (run concurrently) plus
+//! scenarios (each run in order, concurrently with the rest). The [`runner`](crate::runner)
+//! executes all of it. Nothing here knows any particular app: the app is the data.
 
 mod capture;
 mod expect;
 
 pub(crate) use capture::render_json as render_json_body;
 pub use capture::{Capture, CaptureSource, Captures, MissingCapture, Template, Value};
-pub use expect::{EXCERPT_LIMIT, Expect, Mismatch, Response, excerpt};
+pub use expect::{
+    EXCERPT_LIMIT, Expect, Mismatch, Response, ValueCheck, describe_statuses, excerpt,
+};
 
-use std::fmt;
-use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// What a check is about. Reports and `--category` use the lowercase names.
-#[derive(
-    Debug,
-    Clone,
-    Copy,
-    PartialEq,
-    Eq,
-    Hash,
-    PartialOrd,
-    Ord,
-    Serialize,
-    Deserialize,
-    clap::ValueEnum,
-)]
-#[serde(rename_all = "lowercase")]
-pub enum Category {
-    /// The site's HTML pages answer.
-    Pages,
-    /// The health endpoint says the backend, its database and migrations are fine.
-    Health,
-    /// Requests are served by the right tier (nginx or Django), redirects and headers.
-    Routing,
-    /// Shows and bookings: creation, validation, capacity, cleanup.
-    Booking,
-    /// The confirmation email, its token, and the tickets email with the QR code.
-    Confirmation,
-    /// Scanning the QR code at the door.
-    Checkin,
-    /// HTTP basic auth in front of a virtual host.
-    Auth,
-    /// A rate limit: enforced under a burst, never refusing normal traffic.
-    #[serde(rename = "rate_limit")]
-    #[value(name = "rate_limit")]
-    RateLimit,
-    /// Websocket routes: the upgrade passes the proxy and messages flow.
-    Websocket,
-    /// Results the release gate adds about the stack itself (never run by the runner).
-    #[value(skip)]
-    Infra,
-}
-
-impl Category {
-    /// The categories the runner runs, in report order.
-    pub const RUNNABLE: [Category; 9] = [
-        Category::Pages,
-        Category::Health,
-        Category::Routing,
-        Category::Booking,
-        Category::Confirmation,
-        Category::Checkin,
-        Category::Auth,
-        Category::RateLimit,
-        Category::Websocket,
-    ];
-
-    /// The lowercase name used in check names, reports and on the command line.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Category::Pages => "pages",
-            Category::Health => "health",
-            Category::Routing => "routing",
-            Category::Booking => "booking",
-            Category::Confirmation => "confirmation",
-            Category::Checkin => "checkin",
-            Category::Auth => "auth",
-            Category::RateLimit => "rate_limit",
-            Category::Websocket => "websocket",
-            Category::Infra => "infra",
-        }
-    }
-}
-
-impl fmt::Display for Category {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The error for a category name that does not exist.
-#[derive(Debug, Clone, thiserror::Error)]
-#[error(
-    "unknown category `{0}` (expected one of: pages, health, routing, booking, confirmation, checkin, auth, rate_limit, websocket)"
-)]
-pub struct UnknownCategory(pub String);
-
-impl FromStr for Category {
-    type Err = UnknownCategory;
-
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        Category::RUNNABLE
-            .into_iter()
-            .chain([Category::Infra])
-            .find(|c| c.as_str() == s.trim())
-            .ok_or_else(|| UnknownCategory(s.trim().to_owned()))
-    }
-}
-
 /// Which base URL a request goes to.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Scheme {
     /// The target's base URL (HTTPS on a real site).
@@ -129,26 +36,98 @@ pub enum Scheme {
     Http,
 }
 
-/// Whether a request carries the staff token.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Auth {
-    /// No credentials.
-    #[default]
-    None,
-    /// `Authorization: Token <staff token>`; the step is skipped when no token was given.
-    Staff,
-    /// Nothing at all, not even the virtual host's basic auth credentials (to see the 401).
-    Anonymous,
+/// Credentials a request sends, as named in the checks file's `[credentials]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    /// The name requests use (`auth = "staff"`).
+    pub name: String,
+    /// What is sent.
+    pub kind: CredentialKind,
 }
 
-/// A request body. Strings inside a JSON body are templates too.
+/// How credentials are sent; every rendered value is masked everywhere.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CredentialKind {
+    /// One header, e.g. `Authorization: Token {{secret.SMOKE_STAFF_TOKEN}}`.
+    Header {
+        /// The header name.
+        name: String,
+        /// Its value (a template, usually reading a secret).
+        value: Template,
+    },
+    /// HTTP basic auth.
+    Basic {
+        /// The user name.
+        user: Template,
+        /// The password.
+        password: Template,
+    },
+}
+
+impl Credential {
+    /// The template names the credential reads.
+    pub fn names(&self) -> Vec<String> {
+        match &self.kind {
+            CredentialKind::Header { value, .. } => value.names(),
+            CredentialKind::Basic { user, password } => {
+                let mut names = user.names();
+                names.extend(password.names());
+                names
+            }
+        }
+    }
+}
+
+/// What a request authenticates with.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Auth {
+    /// The site's own basic auth credentials when it has some, nothing else.
+    #[default]
+    Default,
+    /// Nothing at all, not even the virtual host's basic auth credentials (to see the 401).
+    Anonymous,
+    /// Named credentials from the checks file.
+    Credential(Credential),
+}
+
+/// One part of a multipart body.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Part {
+    /// The form field name.
+    pub name: String,
+    /// Its value.
+    pub value: PartValue,
+}
+
+/// A multipart part's value: text, or a file read from the checks file's folder.
+#[derive(Debug, Clone, PartialEq)]
+pub enum PartValue {
+    /// A text field (a template).
+    Text(Template),
+    /// A file upload.
+    File {
+        /// The bytes, read when the checks file was loaded.
+        bytes: Arc<Vec<u8>>,
+        /// The file name sent.
+        file_name: String,
+        /// Its content type.
+        content_type: String,
+    },
+}
+
+/// A request body. Strings inside are templates.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Body {
     /// Sent as `application/json`; every string value is rendered as a [`Template`].
     Json(serde_json::Value),
     /// Sent as is, after rendering.
     Text(Template),
+    /// `application/x-www-form-urlencoded`.
+    Form(Vec<(String, Template)>),
+    /// `multipart/form-data`.
+    Multipart(Vec<Part>),
+    /// This many bytes of filler (`x`), to probe a request size limit.
+    Filler(usize),
 }
 
 /// An HTTP request, relative to the target.
@@ -156,13 +135,16 @@ pub enum Body {
 pub struct Request {
     /// `GET`, `POST`, ...
     pub method: String,
-    /// Path and query, e.g. `/api/shows/{{show_id}}/`.
+    /// Path and query, e.g. `/api/shows/{{show_id}}/`, or an absolute URL when `absolute`.
     pub path: Template,
+    /// `path` is an absolute URL (a link read from an email); its origin must be the site's
+    /// public URL or the base URL, and is sent to the base URL.
+    pub absolute: bool,
     /// Extra headers.
     pub headers: Vec<(String, Template)>,
     /// The body, if any.
     pub body: Option<Body>,
-    /// Whether the staff token is sent.
+    /// What it authenticates with.
     pub auth: Auth,
     /// Which base URL the path is joined to.
     pub scheme: Scheme,
@@ -179,9 +161,10 @@ impl Request {
         Request {
             method: "GET".to_owned(),
             path: Template::new(path),
+            absolute: false,
             headers: Vec::new(),
             body: None,
-            auth: Auth::None,
+            auth: Auth::Default,
             scheme: Scheme::Base,
             follow_redirects: true,
             host: None,
@@ -203,9 +186,9 @@ impl Request {
         }
     }
 
-    /// The same request with the staff token.
-    pub fn with_staff(mut self) -> Self {
-        self.auth = Auth::Staff;
+    /// The same request with these credentials.
+    pub fn with_credential(mut self, credential: Credential) -> Self {
+        self.auth = Auth::Credential(credential);
         self
     }
 
@@ -221,7 +204,12 @@ impl Request {
         self
     }
 
-    /// Every capture name the request uses.
+    /// Whether a browser would send it with an `Origin` (and Django checks its CSRF token).
+    pub fn is_unsafe(&self) -> bool {
+        !matches!(self.method.as_str(), "GET" | "HEAD" | "OPTIONS" | "TRACE")
+    }
+
+    /// Every template name the request uses, its credentials' included.
     pub fn capture_names(&self) -> Vec<String> {
         let mut names = self.path.names();
         for (_, value) in &self.headers {
@@ -230,9 +218,28 @@ impl Request {
         match &self.body {
             Some(Body::Json(value)) => names.extend(capture::json_template_names(value)),
             Some(Body::Text(text)) => names.extend(text.names()),
-            None => {}
+            Some(Body::Form(fields)) => names.extend(fields.iter().flat_map(|(_, v)| v.names())),
+            Some(Body::Multipart(parts)) => {
+                for part in parts {
+                    if let PartValue::Text(text) = &part.value {
+                        names.extend(text.names());
+                    }
+                }
+            }
+            Some(Body::Filler(_)) | None => {}
+        }
+        if let Auth::Credential(credential) = &self.auth {
+            names.extend(credential.names());
         }
         names
+    }
+
+    /// The credentials' name, when it sends named credentials.
+    pub fn credential(&self) -> Option<&str> {
+        match &self.auth {
+            Auth::Credential(c) => Some(&c.name),
+            _ => None,
+        }
     }
 }
 
@@ -241,16 +248,22 @@ impl Request {
 pub struct HttpStep {
     /// What is sent.
     pub request: Request,
+    /// More paths sent the same way and held to the same expectations (security headers on
+    /// every kind of answer, several URLs that must all refuse).
+    pub more_paths: Vec<Template>,
     /// What the response must meet, all of it.
     pub expects: Vec<Expect>,
     /// Values taken from the response for later steps.
     pub captures: Vec<Capture>,
     /// What undoes this step's effect (e.g. `DELETE /api/shows/{{show_id}}/`), recorded in the
     /// cleanup ledger as soon as the step's captures are known.
-    pub cleanup: Option<Request>,
+    pub undo: Option<Request>,
     /// After the response: how many emails must match (e.g. exactly one tickets email after a
     /// second confirmation).
-    pub then_mail_count: Option<MailCount>,
+    pub then_emails: Option<MailCount>,
+    /// Fetch the same-origin scripts and stylesheets an HTML answer references: each must be
+    /// served as itself (200, a script or style content type), not as the site's index.
+    pub assets: bool,
 }
 
 impl HttpStep {
@@ -258,10 +271,12 @@ impl HttpStep {
     pub fn new(request: Request, expects: Vec<Expect>) -> Self {
         HttpStep {
             request,
+            more_paths: Vec::new(),
             expects,
             captures: Vec::new(),
-            cleanup: None,
-            then_mail_count: None,
+            undo: None,
+            then_emails: None,
+            assets: false,
         }
     }
 
@@ -272,15 +287,33 @@ impl HttpStep {
     }
 
     /// Records `request` in the cleanup ledger once this step has run.
-    pub fn with_cleanup(mut self, request: Request) -> Self {
-        self.cleanup = Some(request);
+    pub fn with_undo(mut self, request: Request) -> Self {
+        self.undo = Some(request);
         self
     }
 
     /// Requires that exactly `count` emails match afterwards.
     pub fn with_mail_count(mut self, query: MailTemplate, count: usize) -> Self {
-        self.then_mail_count = Some(MailCount { query, count });
+        self.then_emails = Some(MailCount { query, count });
         self
+    }
+
+    fn reads(&self) -> Vec<String> {
+        let mut names = self.request.capture_names();
+        names.extend(self.more_paths.iter().flat_map(Template::names));
+        for expect in &self.expects {
+            names.extend(expect.capture_names());
+        }
+        if let Some(count) = &self.then_emails {
+            names.extend(count.query.names());
+        }
+        if let Some(undo) = &self.undo {
+            // The undo request's own captures come from this step; its credentials do not.
+            if let Auth::Credential(credential) = &undo.auth {
+                names.extend(credential.names());
+            }
+        }
+        names
     }
 }
 
@@ -293,6 +326,14 @@ pub struct MailTemplate {
     pub subject_contains: Template,
 }
 
+impl MailTemplate {
+    fn names(&self) -> Vec<String> {
+        let mut names = self.to.names();
+        names.extend(self.subject_contains.names());
+        names
+    }
+}
+
 /// "Exactly `count` emails match `query`."
 #[derive(Debug, Clone, PartialEq)]
 pub struct MailCount {
@@ -302,54 +343,96 @@ pub struct MailCount {
     pub count: usize,
 }
 
+/// Where a value captured from an email comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum EmailSource {
+    /// The first group of a regex over the text body.
+    Text(String),
+    /// The first group of a regex over the HTML body.
+    Html(String),
+    /// The bytes of the first attachment whose file name starts with the prefix (when given)
+    /// and whose content type starts with the type (when given).
+    Attachment {
+        /// The file name's start, a template.
+        name_prefix: Option<Template>,
+        /// The content type's start, e.g. `image/png`.
+        content_type: Option<String>,
+    },
+}
+
 /// Waits for an email and captures from it.
 #[derive(Debug, Clone, PartialEq)]
 pub struct EmailStep {
     /// Which email.
     pub query: MailTemplate,
-    /// Regex captures on the text body: (capture name, regex with one group).
-    pub text_captures: Vec<(String, String)>,
-    /// Capture the bytes of the first attachment whose file name starts with the prefix and
-    /// whose content type is `image/png`: (capture name, file name prefix template).
-    pub png_attachment: Option<(String, Template)>,
+    /// What to capture: (capture name, where from).
+    pub captures: Vec<(String, EmailSource)>,
+}
+
+/// An assertion on a value captured earlier (a link's origin, a code's shape).
+#[derive(Debug, Clone, PartialEq)]
+pub struct AssertStep {
+    /// The value, a template.
+    pub value: Template,
+    /// What it must meet, all of it.
+    pub checks: Vec<ValueCheck>,
+}
+
+/// Where a QR code's image comes from.
+#[derive(Debug, Clone, PartialEq)]
+pub enum QrSource {
+    /// A bytes capture (an email attachment).
+    Capture(String),
+    /// An image fetched with a request (a link from an email).
+    Request(Request),
+}
+
+/// Decodes a QR code, optionally captures its payload, and checks what it holds.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QrStep {
+    /// The image.
+    pub source: QrSource,
+    /// Where the decoded payload goes.
+    pub capture: Option<String>,
+    /// Values the payload must not reveal, raw or encoded (the visitor's name and email).
+    pub not_revealing: Vec<Template>,
+    /// A value the payload must equal (the code of another copy of the ticket).
+    pub equals: Option<Template>,
+}
+
+/// `count` copies of a request at once.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BurstStep {
+    /// The request sent `count` times (`{{i}}` is the copy's index).
+    pub request: Request,
+    /// How many at once.
+    pub count: usize,
+    /// (status, how many) pairs that must add up to `count`.
+    pub statuses: Vec<(u16, usize)>,
+    /// A follow-up request (e.g. no seat is left).
+    pub then: Option<Box<HttpStep>>,
 }
 
 /// What a step does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    /// One request and its expectations.
-    Http(HttpStep),
+    /// One request (or the same one on several paths) and its expectations.
+    Http(Box<HttpStep>),
     /// Wait for an email (needs a mailbox).
     Email(EmailStep),
-    /// The captured token decodes (URL-safe base64) to at least `min_bytes` bytes.
-    TokenStrength {
-        /// The capture holding the token.
-        token: String,
+    /// Check a captured value.
+    Assert(AssertStep),
+    /// The value decodes (URL-safe base64) to at least `min_bytes` bytes.
+    Token {
+        /// The value, a template.
+        value: Template,
         /// The least number of random bytes.
         min_bytes: usize,
     },
-    /// Decode the QR code in a captured PNG, store its payload, and check that it reveals
-    /// none of the needles (raw or encoded).
-    QrNoPersonalData {
-        /// The capture holding the PNG bytes.
-        png: String,
-        /// Where the decoded payload goes.
-        into: String,
-        /// Personal data that must not appear (templates: the visitor's name and email).
-        needles: Vec<Template>,
-    },
-    /// `count` copies of `request` at once (`{{i}}` is the copy's index); the statuses must be
-    /// distributed exactly as `statuses` says, no 5xx; then `verify` runs.
-    Burst {
-        /// The request sent `count` times.
-        request: Request,
-        /// How many at once.
-        count: usize,
-        /// (status, how many) pairs that must add up to `count`.
-        statuses: Vec<(u16, usize)>,
-        /// A follow-up request (e.g. `seats_left` is 0).
-        verify: Option<HttpStep>,
-    },
+    /// Decode a QR code.
+    Qr(QrStep),
+    /// Concurrent copies of one request; the statuses must be distributed exactly.
+    Burst(BurstStep),
     /// Undo what this scenario recorded in the cleanup ledger.
     Cleanup,
     /// A websocket upgrade through the proxy, one message sent, an answer containing a text.
@@ -404,6 +487,8 @@ pub struct VirtualHost {
     pub basic_auth: Option<BasicAuthEnv>,
     /// The "deployment in progress" page it may serve.
     pub placeholder: Option<Placeholder>,
+    /// The header only its backend sets.
+    pub marker: Option<BackendMarker>,
 }
 
 /// Where basic auth credentials come from: two environment variables.
@@ -413,6 +498,26 @@ pub struct BasicAuthEnv {
     pub user_env: String,
     /// The variable holding the password (masked everywhere once read).
     pub password_env: String,
+}
+
+/// The header only the backend sets, so an answer tells who produced it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BackendMarker {
+    /// Its name, e.g. `X-Backend`.
+    pub header: String,
+    /// Its value when it must be one, e.g. `django`.
+    pub value: Option<String>,
+}
+
+impl BackendMarker {
+    /// Whether `response` carries the marker.
+    pub fn on(&self, response: &Response) -> bool {
+        match (response.header(&self.header), &self.value) {
+            (Some(actual), Some(value)) => actual.trim().eq_ignore_ascii_case(value),
+            (Some(_), None) => true,
+            (None, _) => false,
+        }
+    }
 }
 
 /// The maintenance page a stack serves while it is being deployed.
@@ -434,39 +539,36 @@ impl Placeholder {
 /// One named check: a step of a scenario or an independent check.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Step {
-    /// The stable, dotted `category.name`.
+    /// The stable, dotted name: `category.name`, prefixed by a virtual host's name.
     pub name: String,
-    /// Its category.
-    pub category: Category,
+    /// Its category, a name from the data (`pages`, `booking`, ...).
+    pub category: String,
     /// What a pass proves, one sentence (shown by `smoke list`).
     pub proves: String,
     /// Steps that must have passed first (besides those producing the captures it uses).
     pub after: Vec<String>,
-    /// The largest acceptable latency for each request, if any.
-    pub max_latency: Option<Duration>,
     /// What to do.
     pub action: Action,
-    /// What to tell the user when it fails.
+    /// What to tell the user when its own expectations are not met.
     pub hint: Option<String>,
 }
 
 impl Step {
     /// A step named `category.name`.
-    pub fn new(category: Category, name: &str, proves: &str, action: Action) -> Self {
+    pub fn new(category: &str, name: &str, proves: &str, action: Action) -> Self {
         Step {
             name: format!("{category}.{name}"),
-            category,
+            category: category.to_owned(),
             proves: proves.to_owned(),
             after: Vec::new(),
-            max_latency: None,
             action,
             hint: None,
         }
     }
 
     /// An HTTP step.
-    pub fn http(category: Category, name: &str, proves: &str, step: HttpStep) -> Self {
-        Step::new(category, name, proves, Action::Http(step))
+    pub fn http(category: &str, name: &str, proves: &str, step: HttpStep) -> Self {
+        Step::new(category, name, proves, Action::Http(Box::new(step)))
     }
 
     /// Adds the hint shown on failure.
@@ -481,78 +583,99 @@ impl Step {
         self
     }
 
-    /// Whether the step needs the staff token.
-    pub fn needs_staff(&self) -> bool {
+    /// The requests the step sends (the first one decides its host and scheme).
+    pub fn requests(&self) -> Vec<&Request> {
         match &self.action {
-            Action::Http(http) => http.request.auth == Auth::Staff,
-            Action::Burst { request, .. } => request.auth == Auth::Staff,
-            Action::Cleanup => true,
-            _ => false,
+            Action::Http(http) => vec![&http.request],
+            Action::Burst(burst) => {
+                let mut requests = vec![&burst.request];
+                requests.extend(burst.then.iter().map(|t| &t.request));
+                requests
+            }
+            Action::RateLimitBurst { request, .. } | Action::SpacedRequests { request, .. } => {
+                vec![request]
+            }
+            Action::WebSocket(ws) => vec![&ws.request],
+            Action::Qr(QrStep {
+                source: QrSource::Request(request),
+                ..
+            }) => vec![request],
+            _ => Vec::new(),
         }
+    }
+
+    /// The named credentials the step's requests send.
+    pub fn credentials(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = self
+            .requests()
+            .into_iter()
+            .filter_map(Request::credential)
+            .collect();
+        names.dedup();
+        names
     }
 
     /// Whether the step needs a mailbox.
     pub fn needs_mailbox(&self) -> bool {
         match &self.action {
             Action::Email(_) => true,
-            Action::Http(http) => http.then_mail_count.is_some(),
+            Action::Http(http) => http.then_emails.is_some(),
             _ => false,
         }
     }
 
     /// The virtual host the step's requests go to, if any.
     pub fn host(&self) -> Option<&str> {
-        match &self.action {
-            Action::Http(http) => http.request.host.as_deref(),
-            Action::Burst { request, .. }
-            | Action::RateLimitBurst { request, .. }
-            | Action::SpacedRequests { request, .. } => request.host.as_deref(),
-            Action::WebSocket(ws) => ws.request.host.as_deref(),
-            _ => None,
-        }
+        self.requests().first().and_then(|r| r.host.as_deref())
     }
 
     /// Whether the step's requests send the virtual host's basic auth credentials.
     pub fn sends_credentials(&self) -> bool {
-        let request = match &self.action {
-            Action::Http(http) => &http.request,
-            Action::Burst { request, .. }
-            | Action::RateLimitBurst { request, .. }
-            | Action::SpacedRequests { request, .. } => request,
-            Action::WebSocket(ws) => &ws.request,
-            _ => return false,
-        };
-        request.host.is_some() && request.auth != Auth::Anonymous
+        self.requests()
+            .first()
+            .is_some_and(|r| r.host.is_some() && r.auth == Auth::Default)
     }
 
     /// Whether the step needs the plain-HTTP URL.
     pub fn needs_http_url(&self) -> bool {
-        matches!(&self.action, Action::Http(http) if http.request.scheme == Scheme::Http)
+        self.requests().iter().any(|r| r.scheme == Scheme::Http)
     }
 
-    /// The capture names the step reads.
+    /// The template names the step reads.
     pub fn reads(&self) -> Vec<String> {
         let mut names = match &self.action {
-            Action::Http(http) => http_step_reads(http),
+            Action::Http(http) => http.reads(),
             Action::Email(email) => {
-                let mut names = email.query.to.names();
-                names.extend(email.query.subject_contains.names());
-                if let Some((_, prefix)) = &email.png_attachment {
-                    names.extend(prefix.names());
+                let mut names = email.query.names();
+                for (_, source) in &email.captures {
+                    if let EmailSource::Attachment {
+                        name_prefix: Some(prefix),
+                        ..
+                    } = source
+                    {
+                        names.extend(prefix.names());
+                    }
                 }
                 names
             }
-            Action::TokenStrength { token, .. } => vec![token.clone()],
-            Action::QrNoPersonalData { png, needles, .. } => {
-                let mut names = vec![png.clone()];
-                names.extend(needles.iter().flat_map(Template::names));
+            Action::Assert(assert) => {
+                let mut names = assert.value.names();
+                names.extend(assert.checks.iter().flat_map(ValueCheck::names));
                 names
             }
-            Action::Burst {
-                request, verify, ..
-            } => {
-                let mut names = request.capture_names();
-                names.extend(verify.iter().flat_map(http_step_reads));
+            Action::Token { value, .. } => value.names(),
+            Action::Qr(qr) => {
+                let mut names = match &qr.source {
+                    QrSource::Capture(name) => vec![name.clone()],
+                    QrSource::Request(request) => request.capture_names(),
+                };
+                names.extend(qr.not_revealing.iter().flat_map(Template::names));
+                names.extend(qr.equals.iter().flat_map(Template::names));
+                names
+            }
+            Action::Burst(burst) => {
+                let mut names = burst.request.capture_names();
+                names.extend(burst.then.iter().flat_map(|t| t.reads()));
                 names
             }
             Action::WebSocket(ws) => {
@@ -576,31 +699,19 @@ impl Step {
     pub fn writes(&self) -> Vec<String> {
         match &self.action {
             Action::Http(http) => http.captures.iter().map(|c| c.name.clone()).collect(),
-            Action::Email(email) => email
-                .text_captures
-                .iter()
-                .map(|(n, _)| n.clone())
-                .chain(email.png_attachment.iter().map(|(n, _)| n.clone()))
-                .collect(),
-            Action::QrNoPersonalData { into, .. } => vec![into.clone()],
+            Action::Email(email) => email.captures.iter().map(|(n, _)| n.clone()).collect(),
+            Action::Qr(qr) => qr.capture.iter().cloned().collect(),
             _ => Vec::new(),
         }
     }
+
+    /// Whether the step records something in the cleanup ledger.
+    pub fn creates(&self) -> bool {
+        matches!(&self.action, Action::Http(h) if h.undo.is_some())
+    }
 }
 
-fn http_step_reads(http: &HttpStep) -> Vec<String> {
-    let mut names = http.request.capture_names();
-    for expect in &http.expects {
-        names.extend(expect.capture_names());
-    }
-    if let Some(count) = &http.then_mail_count {
-        names.extend(count.query.to.names());
-        names.extend(count.query.subject_contains.names());
-    }
-    names
-}
-
-/// An ordered chain of steps sharing captures.
+/// An ordered chain of steps sharing captures and a cookie jar.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Scenario {
     /// A name for logs.
@@ -627,6 +738,8 @@ pub struct Suite {
     pub name: String,
     /// How to tell the stack is ready.
     pub readiness: Readiness,
+    /// Values every template may use, rendered in order at the start of a run (`[values]`).
+    pub values: Vec<(String, Template)>,
     /// Independent checks, run concurrently.
     pub checks: Vec<Step>,
     /// Ordered chains, each run in order, concurrently with the rest.
@@ -637,6 +750,8 @@ pub struct Suite {
     pub placeholder: Option<Placeholder>,
     /// The basic auth credentials requests to the base URL send.
     pub basic_auth: Option<BasicAuthEnv>,
+    /// The header only the backend sets at the base URL.
+    pub marker: Option<BackendMarker>,
 }
 
 impl Suite {
@@ -645,5 +760,16 @@ impl Suite {
         self.checks
             .iter()
             .chain(self.scenarios.iter().flat_map(|s| s.steps.iter()))
+    }
+
+    /// The categories of the suite's steps, in report order.
+    pub fn categories(&self) -> Vec<&str> {
+        let mut categories: Vec<&str> = Vec::new();
+        for step in self.steps() {
+            if !categories.contains(&step.category.as_str()) {
+                categories.push(&step.category);
+            }
+        }
+        categories
     }
 }

@@ -6,7 +6,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use super::run::{GateOptions, GateOutcome, Verdict, run_gate};
-use crate::check::Category;
 use crate::exit;
 use crate::report::{self, human_duration};
 use crate::runner::{Selection, TerminalProgress};
@@ -52,16 +51,7 @@ pub struct GateArgs {
 
 /// Runs `smoke gate` and returns the process exit code.
 pub async fn main(args: GateArgs) -> ExitCode {
-    let mut categories = Vec::new();
-    for name in &args.category {
-        match name.parse::<Category>() {
-            Ok(category) => categories.push(category),
-            Err(err) => {
-                eprintln!("error: {err}");
-                return exit::code(exit::USAGE);
-            }
-        }
-    }
+    let categories: Vec<String> = args.category.iter().map(|c| c.trim().to_owned()).collect();
     let options = GateOptions {
         stack: args.stack.clone().unwrap_or_else(bundled_stack),
         overrides: args.overrides.clone(),
@@ -73,7 +63,7 @@ pub async fn main(args: GateArgs) -> ExitCode {
             Selection::Categories(categories)
         },
     };
-    let progress = TerminalProgress::new(&crate::catalog::reference());
+    let progress = TerminalProgress::with_width(48);
     let outcome = run_gate(&options, &progress).await;
     let written = write_reports(&args, &outcome);
     let mut out = std::io::stdout().lock();

@@ -47,6 +47,7 @@ impl Assertion {
                 hint: Some(
                     "is the engine still running? see the evidence saved for this run".into(),
                 ),
+                ..Failure::default()
             },
         )
     }
@@ -96,6 +97,7 @@ pub fn required_services(
                             "check the service name in `required_services` and the compose files"
                                 .into(),
                         ),
+                        ..Failure::default()
                     },
                 );
             };
@@ -129,6 +131,7 @@ pub fn required_services(
                         "read its logs: `docker compose logs {}`",
                         required.name
                     )),
+                    ..Failure::default()
                 },
             )
         })
@@ -213,6 +216,7 @@ async fn read_only_rest(
                         },
                         excerpt: Some(tail(&out.combined(), 20)),
                         hint: assertion.hint.clone(),
+                        ..Failure::default()
                     },
                 ),
                 Err(err) => Assertion::broken(&assertion.name, started, &err),
@@ -262,6 +266,7 @@ fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> A
                 actual: offenders.join("; "),
                 excerpt: None,
                 hint: Some("remove the `ports:` of that service; internal services stay on the compose network".into()),
+                ..Failure::default()
             },
         )
     }
@@ -313,6 +318,7 @@ async fn internal_unreachable(
                 hint: Some(
                     "an internal service must not publish ports; reach it through the proxy".into(),
                 ),
+                ..Failure::default()
             },
         );
     }
@@ -336,6 +342,7 @@ async fn internal_unreachable(
                 hint: Some(
                     "check `internal_services` in gate.toml against the compose file".into(),
                 ),
+                ..Failure::default()
             },
         );
     }
@@ -394,6 +401,7 @@ fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> A
                 hint: Some(
                     "give each service `image: name:VERSION`; rollbacks need immutable tags".into(),
                 ),
+                ..Failure::default()
             },
         )
     }
@@ -442,6 +450,7 @@ pub async fn health_notices_dependency(
             actual: last,
             excerpt: None,
             hint: Some("the health view must query the database on every call and answer 503 when it cannot".into()),
+            ..Failure::default()
         }),
         (Ok(_), Err(last)) => Some(Failure {
             request: None,
@@ -450,6 +459,7 @@ pub async fn health_notices_dependency(
             actual: last,
             excerpt: None,
             hint: Some("the backend must reconnect to the database by itself (stale connections?)".into()),
+            ..Failure::default()
         }),
     };
     Some(match failure {

@@ -138,13 +138,13 @@ pub async fn run_gate_until(
         Ok(spec) => spec,
         Err(err) => return config_failure(report, started, error_chain(&err)),
     };
-    let suite = match spec.checks_file() {
-        Some(path) => match catalog::from_stack_file(&path) {
-            Ok(suite) => suite,
-            Err(err) => return config_failure(report, started, error_chain(&err)),
-        },
-        None => catalog::reference(),
+    let suite = match catalog::load(&spec.checks_file()) {
+        Ok(suite) => suite,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
     };
+    if let Err(why) = options.selection.clone().validate(&suite) {
+        return config_failure(report, started, why);
+    }
 
     let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir).await {
         Ok(stack) => stack,
@@ -320,7 +320,7 @@ async fn drive(
         report.checks.push(CheckResult {
             name: infra::HEALTH_NOTICES_DB_DOWN.to_owned(),
             category: "infra".into(),
-            outcome: Outcome::skipped("the stack never became ready"),
+            outcome: Outcome::Skipped(crate::report::SkipReason::NotReady),
             duration: Duration::ZERO,
         });
     } else if let Some((client, health_url)) =
@@ -355,7 +355,12 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
     let mut target = Target::new(base_url);
     target.http_url = endpoints.https_url.as_ref().and(endpoints.http_url.clone());
     target.ca_cert_pem = endpoints.ca_cert_pem.clone();
-    target.staff_token = stack.spec.staff.as_ref().map(|_| stack.staff_token.clone());
+    target.site_url = stack
+        .spec
+        .public
+        .site_url
+        .as_deref()
+        .and_then(|u| url::Url::parse(u).ok());
     target.mailbox = endpoints
         .mail_api_url
         .clone()
@@ -365,6 +370,12 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
     // The stack's own variables (its `[env]`, generated secrets) carry the credentials a stack
     // description names, e.g. `SMOKE_STAGING_PASSWORD = "${STAGING_BASIC_AUTH_PASSWORD}"`.
     target.vars = stack.project.env.clone();
+    if let Some(staff) = &stack.spec.staff {
+        target.vars.insert(
+            staff.token_env.clone(),
+            stack.staff_token.expose().to_owned(),
+        );
+    }
     Some(target)
 }
 
@@ -392,6 +403,7 @@ fn operation_result(op: &OperationResult) -> CheckResult {
                 "run `{}` by hand against the stack to see the whole output",
                 op.command
             )),
+            ..Failure::default()
         }),
         Err(err) => Outcome::Failed(Failure {
             title: format!("the one-shot operation `{}` could not run", op.name),
@@ -400,6 +412,7 @@ fn operation_result(op: &OperationResult) -> CheckResult {
             actual: err.clone(),
             excerpt: None,
             hint: None,
+            ..Failure::default()
         }),
     };
     CheckResult {

@@ -10,9 +10,11 @@ use serde::Deserialize;
 
 /// The file name looked up in a stack folder.
 pub const FILE_NAME: &str = "gate.toml";
+/// The checks file used when the gate file names none.
+pub const DEFAULT_CHECKS: &str = "checks.toml";
 
 /// A stack description, as read from `gate.toml`, with paths made absolute.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StackSpec {
     /// A short name, used in project names and reports.
@@ -49,8 +51,8 @@ pub struct StackSpec {
     /// `makemigrations --check`).
     #[serde(default)]
     pub command_assertions: Vec<CommandAssertion>,
-    /// A smoke stack description (relative path) to use instead of the built-in reference
-    /// checks.
+    /// The checks file (relative path): what to prove once the stack is up; default
+    /// `checks.toml` beside this file.
     #[serde(default)]
     pub checks: Option<PathBuf>,
     /// Services without an HTTP port that must be up: `infra.service_<name>_<state>`. Looked
@@ -67,7 +69,7 @@ pub struct StackSpec {
 }
 
 /// A service that must be in a state once the stack is up.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RequiredService {
     /// The compose service name.
@@ -77,7 +79,7 @@ pub struct RequiredService {
 }
 
 /// What "up" means for a required service.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum ServiceState {
     /// Running with a passing healthcheck.
@@ -97,7 +99,7 @@ impl ServiceState {
 }
 
 /// The infrastructure compose project.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct InfraProject {
     /// Its compose files, relative to the folder holding `gate.toml`.
@@ -115,7 +117,7 @@ fn default_network_env() -> String {
     "INFRA_NETWORK".to_owned()
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Secrets {
     /// Variables that get a fresh random value per run, masked everywhere.
@@ -124,7 +126,7 @@ pub struct Secrets {
 }
 
 /// The one service users reach.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Public {
     pub service: String,
@@ -140,13 +142,17 @@ pub struct Public {
     /// The host name to use in URLs (the certificate's name).
     #[serde(default = "default_host")]
     pub host: String,
+    /// The public origin the stack builds its links with (its `PUBLIC_SITE_URL`, without
+    /// the ephemeral port), e.g. `https://localhost`; links on it are sent to the stack.
+    #[serde(default)]
+    pub site_url: Option<String>,
 }
 
 fn default_host() -> String {
     "localhost".to_owned()
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Mail {
     pub service: String,
@@ -154,7 +160,7 @@ pub struct Mail {
 }
 
 /// How to make the staff account the smoke checks use.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Staff {
     pub service: String,
@@ -166,7 +172,7 @@ pub struct Staff {
     pub after: Option<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
     pub name: String,
@@ -174,7 +180,7 @@ pub struct Operation {
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
     pub path: String,
@@ -190,7 +196,7 @@ fn default_down_status() -> u16 {
     503
 }
 
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CommandAssertion {
     pub name: String,
@@ -220,6 +226,11 @@ pub enum SpecError {
     },
     #[error("the stack description `{path}` is not usable: {problem}")]
     Invalid { path: PathBuf, problem: String },
+}
+
+/// The JSON Schema of the gate file, for editors.
+pub fn json_schema() -> serde_json::Value {
+    serde_json::to_value(schemars::schema_for!(StackSpec)).unwrap_or_default()
 }
 
 impl StackSpec {
@@ -324,9 +335,10 @@ impl StackSpec {
         self.env_file.as_ref().map(|f| self.root.join(f))
     }
 
-    /// The smoke stack description, absolute.
-    pub fn checks_file(&self) -> Option<PathBuf> {
-        self.checks.as_ref().map(|f| self.root.join(f))
+    /// The checks file, absolute: `checks`, else `checks.toml` beside the gate file.
+    pub fn checks_file(&self) -> PathBuf {
+        self.root
+            .join(self.checks.as_deref().unwrap_or(Path::new(DEFAULT_CHECKS)))
     }
 }
 

@@ -10,7 +10,7 @@ pub(crate) fn label(outcome: &Outcome) -> &'static str {
     match outcome {
         Outcome::Passed => "PASS",
         Outcome::Failed(_) => "FAIL",
-        Outcome::Skipped { .. } => "SKIP",
+        Outcome::Skipped(_) => "SKIP",
     }
 }
 
@@ -26,7 +26,7 @@ pub(crate) fn check_line(check: &CheckResult, width: usize) -> String {
         Outcome::Failed(failure) => {
             let _ = write!(line, "  {}", failure.title);
         }
-        Outcome::Skipped { reason } => {
+        Outcome::Skipped(reason) => {
             let _ = write!(line, "  {reason}");
         }
         Outcome::Passed => {}
@@ -55,6 +55,9 @@ pub fn render_failure(name: &str, failure: &Failure) -> String {
     }
     if let Some(hint) = &failure.hint {
         let _ = writeln!(out, "  hint:     ({hint})");
+    }
+    for path in &failure.evidence {
+        let _ = writeln!(out, "  evidence: {path}");
     }
     out
 }

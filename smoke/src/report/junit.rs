@@ -25,20 +25,37 @@ pub fn write_junit(report: &RunReport, path: &Path) -> io::Result<()> {
             let status = match &check.outcome {
                 Outcome::Passed => TestCaseStatus::success(),
                 Outcome::Failed(failure) => {
-                    let mut status = TestCaseStatus::non_success(NonSuccessKind::Failure);
+                    // A wrong answer is a failure; no answer to judge is an error.
+                    let kind = if failure.kind.is_error() {
+                        NonSuccessKind::Error
+                    } else {
+                        NonSuccessKind::Failure
+                    };
+                    let mut status = TestCaseStatus::non_success(kind);
                     status.set_message(mask(&failure.title));
                     status.set_description(render_failure(&check.name, failure));
                     status
                 }
-                Outcome::Skipped { reason } => {
+                Outcome::Skipped(reason) => {
                     let mut status = TestCaseStatus::skipped();
-                    status.set_message(mask(reason));
+                    status.set_message(mask(&reason.to_string()));
                     status
                 }
             };
             let mut case = TestCase::new(check.name.clone(), status);
             case.set_classname(format!("smoke.{category}"));
             case.set_time(check.duration);
+            // CI test tabs (GitHub, GitLab, Jenkins) link files named this way.
+            if let Outcome::Failed(failure) = &check.outcome
+                && !failure.evidence.is_empty()
+            {
+                let attachments: String = failure
+                    .evidence
+                    .iter()
+                    .map(|path| format!("[[ATTACHMENT|{path}]]\n"))
+                    .collect();
+                case.set_system_out(attachments);
+            }
             suite.add_test_case(case);
         }
         junit.add_test_suite(suite);

@@ -38,7 +38,7 @@ pub fn render_markdown(report: &RunReport) -> String {
         let (result, detail) = match &check.outcome {
             Outcome::Passed => ("✅ pass", String::new()),
             Outcome::Failed(f) => ("❌ fail", f.title.clone()),
-            Outcome::Skipped { reason } => ("⏭️ skip", reason.clone()),
+            Outcome::Skipped(reason) => ("⏭️ skip", reason.to_string()),
         };
         let detail = mask(&detail).replace('|', "\\|").replace('\n', " ");
         let _ = writeln!(

@@ -66,26 +66,144 @@ pub struct CheckResult {
 }
 
 /// Passed, failed with details, or skipped with a reason.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "status", rename_all = "lowercase")]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Outcome {
     /// Every expectation was met.
     Passed,
     /// Something was not as expected.
     Failed(Failure),
-    /// Not run, and why (no staff token, a step it depends on failed, ...).
-    Skipped {
-        /// Why it did not run.
+    /// Not run, and why (no credentials, a step it depends on failed, ...).
+    Skipped(SkipReason),
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap as _;
+        let mut map = s.serialize_map(None)?;
+        map.serialize_entry("status", self.label())?;
+        match self {
+            Outcome::Passed => {}
+            Outcome::Failed(failure) => {
+                map.serialize_entry("kind", &failure.kind)?;
+                map.serialize_entry("title", &failure.title)?;
+                map.serialize_entry("request", &failure.request)?;
+                map.serialize_entry("expected", &failure.expected)?;
+                map.serialize_entry("actual", &failure.actual)?;
+                map.serialize_entry("excerpt", &failure.excerpt)?;
+                map.serialize_entry("hint", &failure.hint)?;
+                map.serialize_entry("evidence", &failure.evidence)?;
+            }
+            Outcome::Skipped(reason) => {
+                map.serialize_entry("reason", &reason.to_string())?;
+                map.serialize_entry("skip", reason)?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Why a check did not run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum SkipReason {
+    /// A step it depends on did not pass.
+    Prerequisite {
+        /// That step.
+        step: String,
+        /// `failed`, `skipped` or `not run`.
+        outcome: String,
+    },
+    /// No earlier step captured a value it reads.
+    MissingCapture {
+        /// The capture's name.
+        name: String,
+    },
+    /// An environment variable it reads (`{{env.X}}`, `{{secret.X}}`, credentials) is unset.
+    NeedsVariable {
+        /// The variable.
+        name: String,
+    },
+    /// It reads emails and no mailbox was given.
+    NeedsMailbox,
+    /// It asks the plain-HTTP URL and none was given.
+    NeedsHttpUrl,
+    /// The virtual host's basic auth credentials are unset.
+    NeedsBasicAuth {
+        /// The host.
+        host: String,
+        /// The unset variable.
+        variable: String,
+    },
+    /// A cleanup step with nothing recorded to undo.
+    NothingToCleanUp,
+    /// The run was interrupted before it ran.
+    Interrupted,
+    /// It was never run (a scenario stopped early).
+    NeverRun,
+    /// The stack never became ready, so a check that needs a healthy stack was not run.
+    NotReady,
+    /// Turned off by the stack's configuration, with its stated reason.
+    Disabled {
+        /// Why.
         reason: String,
     },
 }
 
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::Prerequisite { step, outcome } => write!(f, "because `{step}` {outcome}"),
+            SkipReason::MissingCapture { name } => write!(f, "no step captured `{name}`"),
+            SkipReason::NeedsVariable { name } => {
+                write!(f, "needs the environment variable `{name}` (set it)")
+            }
+            SkipReason::NeedsMailbox => f.write_str("needs a mailbox (pass `--mailbox URL`)"),
+            SkipReason::NeedsHttpUrl => {
+                f.write_str("needs the site's HTTP URL (pass `--http-url URL`)")
+            }
+            SkipReason::NeedsBasicAuth { host, variable } => write!(
+                f,
+                "needs the basic auth credentials of `{host}` (set `{variable}`)"
+            ),
+            SkipReason::NothingToCleanUp => {
+                f.write_str("nothing to clean up: no step of this scenario created anything")
+            }
+            SkipReason::Interrupted => f.write_str("the run was interrupted before it ran"),
+            SkipReason::NeverRun => f.write_str("it was never run"),
+            SkipReason::NotReady => f.write_str("the stack never became ready"),
+            SkipReason::Disabled { reason } => write!(f, "turned off: {reason}"),
+        }
+    }
+}
+
+/// What kind of failure: a wrong answer, or no answer to judge.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FailureKind {
+    /// The answer was not what was expected.
+    #[default]
+    Mismatch,
+    /// The answer was a server error.
+    ServerError,
+    /// The site served its maintenance page.
+    Maintenance,
+    /// No answer: DNS, refused, TLS, timeout, a redirect loop (JUnit: an error).
+    Transport,
+    /// The check could not be run as described (a bad template, an uninspectable stack).
+    Setup,
+}
+
+impl FailureKind {
+    /// Whether the check could not even ask (JUnit `<error>` rather than `<failure>`).
+    pub fn is_error(self) -> bool {
+        matches!(self, FailureKind::Transport | FailureKind::Setup)
+    }
+}
+
 impl Outcome {
     /// A skip with its reason.
-    pub fn skipped(reason: impl Into<String>) -> Self {
-        Outcome::Skipped {
-            reason: reason.into(),
-        }
+    pub fn skipped(reason: SkipReason) -> Self {
+        Outcome::Skipped(reason)
     }
 
     /// `passed`, `failed` or `skipped`.
@@ -93,7 +211,7 @@ impl Outcome {
         match self {
             Outcome::Passed => "passed",
             Outcome::Failed(_) => "failed",
-            Outcome::Skipped { .. } => "skipped",
+            Outcome::Skipped(_) => "skipped",
         }
     }
 }
@@ -101,6 +219,8 @@ impl Outcome {
 /// What went wrong, told so a person can act on it.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
 pub struct Failure {
+    /// A wrong answer or no answer.
+    pub kind: FailureKind,
     /// One short line.
     pub title: String,
     /// The request, e.g. `GET https://example.test/static/admin/css/base.css`.
@@ -113,18 +233,34 @@ pub struct Failure {
     pub excerpt: Option<String>,
     /// What to do next.
     pub hint: Option<String>,
+    /// Files kept as evidence (a screenshot, a log), relative to the run folder or absolute.
+    pub evidence: Vec<String>,
 }
 
 impl Failure {
     /// The same failure with every registered secret masked.
     pub fn masked(&self) -> Failure {
         Failure {
+            kind: self.kind,
+            evidence: self.evidence.clone(),
             title: mask(&self.title),
             request: self.request.as_deref().map(mask),
             expected: mask(&self.expected),
             actual: mask(&self.actual),
             excerpt: self.excerpt.as_deref().map(mask),
             hint: self.hint.as_deref().map(mask),
+        }
+    }
+}
+
+impl SkipReason {
+    /// The same reason with every registered secret masked.
+    pub fn masked(&self) -> SkipReason {
+        match self {
+            SkipReason::Disabled { reason } => SkipReason::Disabled {
+                reason: mask(reason),
+            },
+            other => other.clone(),
         }
     }
 }
@@ -175,7 +311,7 @@ impl RunReport {
                     category: c.category.clone(),
                     outcome: match &c.outcome {
                         Outcome::Failed(f) => Outcome::Failed(f.masked()),
-                        Outcome::Skipped { reason } => Outcome::skipped(mask(reason)),
+                        Outcome::Skipped(reason) => Outcome::Skipped(reason.masked()),
                         Outcome::Passed => Outcome::Passed,
                     },
                     duration: c.duration,

@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 use reqwest::redirect::Policy;
 
 use crate::check::{
-    Auth, BasicAuthEnv, Body, Captures, MissingCapture, Placeholder, Request, Response, Scheme,
-    Suite, VirtualHost,
+    Auth, BackendMarker, BasicAuthEnv, Body, Captures, CredentialKind, MissingCapture, PartValue,
+    Placeholder, Request, Response, Scheme, Suite, VirtualHost,
 };
 use crate::secret::{Secret, mask};
 
@@ -34,6 +34,8 @@ pub enum ErrorKind {
     Redirects,
     /// A template used a value no step captured.
     Template,
+    /// An absolute URL (a link) that points outside the site.
+    Origin,
     /// Anything else.
     Other,
 }
@@ -78,17 +80,31 @@ impl RequestError {
 }
 
 /// The HTTP side of a run: for the base URL and for each virtual host, one client that
-/// follows redirects and one that does not.
+/// follows redirects and one that does not. A scenario gets its own copy with a cookie jar
+/// ([`Http::with_cookie_jar`]), so a login carries over to its next steps and nowhere else.
 #[derive(Debug, Clone)]
 pub struct Http {
     base: Site,
     hosts: HashMap<String, Site>,
-    staff_token: Option<Secret>,
     max_body: usize,
     timeout: Duration,
     ca_cert_pem: Option<Vec<u8>>,
     /// The base URL's socket addresses, which virtual host names resolve to.
     addrs: Vec<SocketAddr>,
+    /// The public origin links in emails use, mapped onto the base URL.
+    site_url: Option<url::Url>,
+    /// What the clients were built from, to build a copy with a cookie jar.
+    config: std::sync::Arc<Config>,
+}
+
+/// What [`Http::build`] needs, kept to build copies.
+#[derive(Debug)]
+struct Config {
+    target: Target,
+    hosts: Vec<VirtualHost>,
+    basic_auth: Option<BasicAuthEnv>,
+    placeholder: Option<Placeholder>,
+    marker: Option<BackendMarker>,
 }
 
 /// Where one site's requests go and what they carry.
@@ -102,6 +118,7 @@ struct Site {
     label: String,
     credentials: Credentials,
     placeholder: Option<Placeholder>,
+    marker: Option<BackendMarker>,
 }
 
 /// The basic auth credentials of a site.
@@ -122,8 +139,8 @@ enum Credentials {
 )]
 pub struct BadCaCert(String);
 
-/// Reads basic auth credentials from the environment; the password and the header value are
-/// registered as secrets at once.
+/// Reads basic auth credentials from the run's variables, then the environment; the password
+/// and the header value are registered as secrets at once.
 fn credentials(
     env: Option<&BasicAuthEnv>,
     vars: &std::collections::BTreeMap<String, String>,
@@ -139,46 +156,76 @@ fn credentials(
     };
     let password = read(&env.password_env).map(Secret::new);
     match (read(&env.user_env), password) {
-        (Some(user), Some(password)) => {
-            use base64::Engine as _;
-            let token = base64::engine::general_purpose::STANDARD
-                .encode(format!("{user}:{}", password.expose()));
-            Credentials::Given(Secret::new(format!("Basic {token}")))
-        }
+        (Some(user), Some(password)) => Credentials::Given(basic_header(&user, password.expose())),
         (None, _) => Credentials::Missing(env.user_env.clone()),
         (_, None) => Credentials::Missing(env.password_env.clone()),
     }
 }
 
+fn basic_header(user: &str, password: &str) -> Secret {
+    use base64::Engine as _;
+    let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+    Secret::new(format!("Basic {token}"))
+}
+
 impl Http {
     /// Builds the clients for `target`, without virtual hosts.
     pub fn new(target: &Target) -> Result<Http, BadCaCert> {
-        Http::build(target, &[], None, None)
-    }
-
-    /// Builds the clients for `target` and every virtual host of `suite`; reads the basic auth
-    /// credentials from the environment.
-    pub fn for_suite(target: &Target, suite: &Suite) -> Result<Http, BadCaCert> {
         Http::build(
-            target,
-            &suite.hosts,
-            suite.basic_auth.as_ref(),
-            suite.placeholder.clone(),
+            Config {
+                target: target.clone(),
+                hosts: Vec::new(),
+                basic_auth: None,
+                placeholder: None,
+                marker: None,
+            },
+            None,
         )
     }
 
+    /// Builds the clients for `target` and every virtual host of `suite`; reads the basic auth
+    /// credentials from the run's variables and the environment.
+    pub fn for_suite(target: &Target, suite: &Suite) -> Result<Http, BadCaCert> {
+        Http::build(
+            Config {
+                target: target.clone(),
+                hosts: suite.hosts.clone(),
+                basic_auth: suite.basic_auth.clone(),
+                placeholder: suite.placeholder.clone(),
+                marker: suite.marker.clone(),
+            },
+            None,
+        )
+    }
+
+    /// A copy whose clients share one new cookie jar (one per scenario).
+    pub fn with_cookie_jar(&self) -> Http {
+        let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+        // The same settings built once already, so this cannot fail; fall back to no jar.
+        Http::rebuild(&self.config, Some(jar)).unwrap_or_else(|_| self.clone())
+    }
+
     fn build(
-        target: &Target,
-        hosts: &[VirtualHost],
-        basic_auth: Option<&BasicAuthEnv>,
-        placeholder: Option<Placeholder>,
+        config: Config,
+        jar: Option<std::sync::Arc<reqwest::cookie::Jar>>,
     ) -> Result<Http, BadCaCert> {
+        Http::rebuild(&std::sync::Arc::new(config), jar)
+    }
+
+    fn rebuild(
+        config: &std::sync::Arc<Config>,
+        jar: Option<std::sync::Arc<reqwest::cookie::Jar>>,
+    ) -> Result<Http, BadCaCert> {
+        let target = &config.target;
         let build = |policy: Policy, resolve: Option<(&str, &[SocketAddr])>| {
             let mut builder = reqwest::Client::builder()
                 .user_agent(concat!("smoke/", env!("CARGO_PKG_VERSION")))
                 .timeout(target.timeouts.request)
                 .connect_timeout(target.timeouts.request)
                 .redirect(policy);
+            if let Some(jar) = &jar {
+                builder = builder.cookie_provider(jar.clone());
+            }
             if let Some((name, addrs)) = resolve {
                 builder = builder.resolve_to_addrs(name, addrs);
             }
@@ -198,13 +245,13 @@ impl Http {
         let http_url = target.http_url.as_ref().map(with_trailing_slash);
         // Only virtual hosts need the address; a base URL that does not resolve is reported by
         // the requests themselves.
-        let addrs = if hosts.is_empty() {
+        let addrs = if config.hosts.is_empty() {
             Vec::new()
         } else {
             resolve(&base_url)
         };
         let mut sites = HashMap::new();
-        for host in hosts {
+        for host in &config.hosts {
             let on_host = |url: &url::Url| {
                 let mut url = url.clone();
                 // A base URL always has a host, so this cannot fail for a valid host name.
@@ -222,6 +269,7 @@ impl Http {
                     label: host.host.clone(),
                     credentials: credentials(host.basic_auth.as_ref(), &target.vars),
                     placeholder: host.placeholder.clone(),
+                    marker: host.marker.clone().or_else(|| config.marker.clone()),
                 },
             );
         }
@@ -232,15 +280,17 @@ impl Http {
                 label: base_url.host_str().unwrap_or("?").to_owned(),
                 base_url,
                 http_url,
-                credentials: credentials(basic_auth, &target.vars),
-                placeholder,
+                credentials: credentials(config.basic_auth.as_ref(), &target.vars),
+                placeholder: config.placeholder.clone(),
+                marker: config.marker.clone(),
             },
             hosts: sites,
-            staff_token: target.staff_token.clone(),
             max_body: target.max_body,
             timeout: target.timeouts.request,
             ca_cert_pem: target.ca_cert_pem.clone(),
             addrs,
+            site_url: target.site_url.clone(),
+            config: config.clone(),
         })
     }
 
@@ -273,15 +323,43 @@ impl Http {
         self.site(host).placeholder.as_ref()
     }
 
-    /// The `Authorization` value a request sends besides its headers, if any.
-    fn authorization(&self, request: &Request) -> Option<String> {
-        match (request.auth, &self.staff_token) {
-            (Auth::Staff, Some(token)) => Some(format!("Token {}", token.expose())),
-            (Auth::Anonymous, _) => None,
-            _ => match &self.site(request.host.as_deref()).credentials {
-                Credentials::Given(header) => Some(header.expose().to_owned()),
+    /// The header only `host`'s backend sets, if one is described.
+    pub fn marker(&self, host: Option<&str>) -> Option<&BackendMarker> {
+        self.site(host).marker.as_ref()
+    }
+
+    /// The `Authorization` (or other credential) header a request sends besides its headers.
+    fn authorization(
+        &self,
+        request: &Request,
+        captures: &Captures,
+    ) -> Result<Option<(String, String)>, RequestError> {
+        match &request.auth {
+            Auth::Anonymous => Ok(None),
+            Auth::Credential(credential) => {
+                let (name, value) = match &credential.kind {
+                    CredentialKind::Header { name, value } => {
+                        let value = value.render(captures).map_err(template_error)?;
+                        (name.clone(), Secret::new(value))
+                    }
+                    CredentialKind::Basic { user, password } => {
+                        let user = user.render(captures).map_err(template_error)?;
+                        let password =
+                            Secret::new(password.render(captures).map_err(template_error)?);
+                        (
+                            "Authorization".to_owned(),
+                            basic_header(&user, password.expose()),
+                        )
+                    }
+                };
+                Ok(Some((name, value.expose().to_owned())))
+            }
+            Auth::Default => Ok(match &self.site(request.host.as_deref()).credentials {
+                Credentials::Given(header) => {
+                    Some(("Authorization".to_owned(), header.expose().to_owned()))
+                }
                 _ => None,
-            },
+            }),
         }
     }
 
@@ -317,12 +395,14 @@ impl Http {
             connect,
             tls,
             ca_cert_pem: self.ca_cert_pem.clone(),
-            authorization: self.authorization(request),
+            authorization: self.authorization(request, captures)?.map(|(_, v)| v),
             timeout: self.timeout,
         })
     }
 
-    /// The absolute URL of `request` (its path rendered), or why it cannot be built.
+    /// The absolute URL of `request` (its path rendered), or why it cannot be built. An
+    /// absolute URL (a link from an email) must be on the site's public origin or the base
+    /// URL's; the public origin is mapped onto the base URL.
     pub fn url(&self, request: &Request, captures: &Captures) -> Result<url::Url, RequestError> {
         let path = request.path.render(captures).map_err(template_error)?;
         let site = self.site(request.host.as_deref());
@@ -335,6 +415,9 @@ impl Http {
                 hint: Some("pass `--http-url`".to_owned()),
             })?,
         };
+        if request.absolute {
+            return self.rebase(&path, base);
+        }
         base.join(path.trim_start_matches('/'))
             .map_err(|e| RequestError {
                 kind: ErrorKind::Other,
@@ -344,11 +427,47 @@ impl Http {
             })
     }
 
+    fn rebase(&self, link: &str, base: &url::Url) -> Result<url::Url, RequestError> {
+        let url = url::Url::parse(link.trim()).map_err(|e| RequestError {
+            kind: ErrorKind::Origin,
+            message: format!("`{link}` is not an absolute URL"),
+            causes: vec![e.to_string()],
+            hint: None,
+        })?;
+        let origin = url.origin();
+        if origin == base.origin() {
+            return Ok(url);
+        }
+        let public = self.site_url.clone().unwrap_or_else(|| base.clone());
+        if origin == public.origin() {
+            let mut rebased = base.clone();
+            rebased.set_path(url.path());
+            rebased.set_query(url.query());
+            rebased.set_fragment(url.fragment());
+            return Ok(rebased);
+        }
+        Err(RequestError {
+            kind: ErrorKind::Origin,
+            message: format!(
+                "the link `{link}` points at `{}`, not at the site `{}`",
+                origin.ascii_serialization(),
+                public.origin().ascii_serialization()
+            ),
+            causes: Vec::new(),
+            hint: Some(
+                "links in emails are built from the site's public URL setting (e.g. `PUBLIC_SITE_URL`): set it to the address visitors use".to_owned(),
+            ),
+        })
+    }
+
     /// `METHOD URL`, for reports.
     pub fn describe(&self, request: &Request, captures: &Captures) -> String {
         match self.url(request, captures) {
             Ok(url) => format!("{} {url}", request.method),
-            Err(_) => format!("{} {}", request.method, request.path.as_str()),
+            Err(_) => match request.path.render(captures) {
+                Ok(path) => format!("{} {path}", request.method),
+                Err(_) => format!("{} {}", request.method, request.path.as_str()),
+            },
         }
     }
 
@@ -373,14 +492,27 @@ impl Http {
             &site.direct
         };
         let mut builder = client.request(method, url.clone());
+        let mut named: Vec<String> = Vec::new();
         for (name, value) in &request.headers {
             builder = builder.header(
                 name.as_str(),
                 value.render(captures).map_err(template_error)?,
             );
+            named.push(name.to_ascii_lowercase());
         }
-        if let Some(value) = self.authorization(request) {
-            builder = builder.header("Authorization", value);
+        if let Some((name, value)) = self.authorization(request, captures)? {
+            builder = builder.header(name, value);
+        }
+        // As a browser does: an unsafe request says where it comes from, which is what
+        // Django's CSRF protection compares with the host.
+        if request.is_unsafe() {
+            let origin = url.origin().ascii_serialization();
+            if !named.iter().any(|n| n == "origin") {
+                builder = builder.header("Origin", origin.clone());
+            }
+            if !named.iter().any(|n| n == "referer") {
+                builder = builder.header("Referer", format!("{origin}{}", url.path()));
+            }
         }
         match &request.body {
             Some(Body::Json(value)) => {
@@ -391,6 +523,53 @@ impl Http {
             Some(Body::Text(text)) => {
                 builder = builder.body(text.render(captures).map_err(template_error)?);
             }
+            Some(Body::Form(fields)) => {
+                let mut rendered = Vec::new();
+                for (name, value) in fields {
+                    rendered.push((
+                        name.clone(),
+                        value.render(captures).map_err(template_error)?,
+                    ));
+                }
+                builder = builder.form(&rendered);
+            }
+            Some(Body::Multipart(parts)) => {
+                let mut form = reqwest::multipart::Form::new();
+                for part in parts {
+                    form = match &part.value {
+                        PartValue::Text(text) => form.text(
+                            part.name.clone(),
+                            text.render(captures).map_err(template_error)?,
+                        ),
+                        PartValue::File {
+                            bytes,
+                            file_name,
+                            content_type,
+                        } => {
+                            let file = reqwest::multipart::Part::bytes(bytes.as_ref().clone())
+                                .file_name(file_name.clone())
+                                .mime_str(content_type)
+                                .map_err(|e| RequestError {
+                                    kind: ErrorKind::Template,
+                                    message: format!("invalid content type `{content_type}`"),
+                                    causes: vec![e.to_string()],
+                                    hint: None,
+                                })?;
+                            form.part(part.name.clone(), file)
+                        }
+                    };
+                }
+                builder = builder.multipart(form);
+            }
+            Some(Body::Filler(size)) => {
+                let mut body = String::with_capacity(size + 16);
+                body.push_str("{\"filler\": \"");
+                body.push_str(&"x".repeat(size.saturating_sub(16)));
+                body.push_str("\"}");
+                builder = builder
+                    .header("Content-Type", "application/json")
+                    .body(body);
+            }
             None => {}
         }
         let start = Instant::now();
@@ -399,6 +578,7 @@ impl Http {
             .await
             .map_err(|e| classify(&e, &request.method, &url, self.timeout))?;
         let status = response.status().as_u16();
+        let final_url = response.url().clone();
         let headers = response
             .headers()
             .iter()
@@ -447,6 +627,7 @@ impl Http {
             body,
             truncated,
             latency: start.elapsed(),
+            url: Some(final_url),
         })
     }
 }

@@ -8,6 +8,7 @@
 
 use std::sync::Mutex;
 
+use super::Http;
 use crate::check::{Captures, Request};
 
 /// One thing to undo.
@@ -21,6 +22,8 @@ pub struct Entry {
     pub undo: Request,
     /// The captures the undo request needs.
     pub captures: Captures,
+    /// The client it is sent with (the scenario's, with its cookies).
+    pub http: Http,
 }
 
 /// Shared by every task of a run.

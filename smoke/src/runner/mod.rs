@@ -10,6 +10,7 @@
 //! [`wait_ready`] polls the suite's health endpoint with a deadline and a growing delay, and
 //! says what it last saw when the deadline passes.
 
+mod diagnose;
 mod exec;
 pub mod http;
 pub mod ledger;
@@ -24,10 +25,10 @@ use std::time::{Duration, Instant};
 
 use futures::StreamExt as _;
 
-use crate::check::{Action, Captures, Category, Expect, Request, Scenario, Step, Suite, Value};
+use crate::check::{Action, Captures, Expect, Request, Scenario, Step, Suite, Template, Value};
 use crate::mailbox::MailboxConfig;
-use crate::report::{CheckResult, Failure, Outcome, RunReport};
-use crate::secret::{Secret, mask};
+use crate::report::{CheckResult, Failure, FailureKind, Outcome, RunReport, SkipReason};
+use crate::secret::mask;
 
 pub use http::{ErrorKind, Http, RequestError};
 
@@ -64,8 +65,9 @@ pub struct Target {
     pub http_url: Option<url::Url>,
     /// An extra CA certificate (PEM) to trust, for self-signed stacks.
     pub ca_cert_pem: Option<Vec<u8>>,
-    /// The staff token (`Authorization: Token ...`); staff-only steps are skipped without it.
-    pub staff_token: Option<Secret>,
+    /// The public origin the site builds its links with (`{{site_url}}`), when it is not the
+    /// base URL's (in the gate, the stack's `PUBLIC_SITE_URL` has no ephemeral port).
+    pub site_url: Option<url::Url>,
     /// Where the emails are read; mailbox steps are skipped without it.
     pub mailbox: Option<MailboxConfig>,
     /// Deadlines.
@@ -76,8 +78,9 @@ pub struct Target {
     pub max_body: usize,
     /// How many independent checks run at once.
     pub concurrency: usize,
-    /// Variables looked up before the process environment (the basic auth credentials a gate
-    /// run generated for its stack).
+    /// Variables looked up before the process environment by `{{env.NAME}}`, `{{secret.NAME}}`
+    /// and basic auth: a gate run's stack variables, generated secrets and fixture outputs;
+    /// `smoke run --var`.
     pub vars: std::collections::BTreeMap<String, String>,
 }
 
@@ -88,7 +91,7 @@ impl Target {
             base_url,
             http_url: None,
             ca_cert_pem: None,
-            staff_token: None,
+            site_url: None,
             mailbox: None,
             timeouts: Timeouts::default(),
             run_id: new_run_id(),
@@ -98,9 +101,19 @@ impl Target {
         }
     }
 
-    /// The email address the run books with: `smoke+<run-id>@example.test`.
-    pub fn visitor_email(&self) -> String {
-        format!("smoke+{}@example.test", self.run_id)
+    /// The public origin links are built with: `site_url`, else the base URL's origin.
+    pub fn public_origin(&self) -> String {
+        let url = self.site_url.as_ref().unwrap_or(&self.base_url);
+        url.as_str().trim_end_matches('/').to_owned()
+    }
+
+    /// A variable: the run's own, then the process environment; empty counts as unset.
+    pub fn var(&self, name: &str) -> Option<String> {
+        self.vars
+            .get(name)
+            .cloned()
+            .or_else(|| std::env::var(name).ok())
+            .filter(|v| !v.trim().is_empty())
     }
 }
 
@@ -116,16 +129,39 @@ pub enum Selection {
     #[default]
     All,
     /// The checks of these categories (and the steps they depend on).
-    Categories(Vec<Category>),
+    Categories(Vec<String>),
 }
 
 impl Selection {
     /// Whether checks of `category` are selected.
-    pub fn includes(&self, category: Category) -> bool {
+    pub fn includes(&self, category: &str) -> bool {
         match self {
             Selection::All => true,
-            Selection::Categories(categories) => categories.contains(&category),
+            Selection::Categories(categories) => categories.iter().any(|c| c == category),
         }
+    }
+
+    /// The selection, or an error naming the categories `suite` does not have.
+    pub fn validate(self, suite: &Suite) -> Result<Selection, String> {
+        if let Selection::Categories(categories) = &self {
+            let known = suite.categories();
+            let unknown: Vec<&String> = categories
+                .iter()
+                .filter(|c| !known.contains(&c.as_str()))
+                .collect();
+            if !unknown.is_empty() {
+                return Err(format!(
+                    "unknown category {} (the checks have: {})",
+                    unknown
+                        .iter()
+                        .map(|c| format!("`{c}`"))
+                        .collect::<Vec<_>>()
+                        .join(", "),
+                    known.join(", ")
+                ));
+            }
+        }
+        Ok(self)
     }
 }
 
@@ -157,6 +193,11 @@ impl TerminalProgress {
         TerminalProgress {
             width: suite.steps().map(|s| s.name.len()).max().unwrap_or(0),
         }
+    }
+
+    /// Lines aligned for names up to `width` characters.
+    pub fn with_width(width: usize) -> Self {
+        TerminalProgress { width }
     }
 }
 
@@ -359,6 +400,7 @@ pub async fn run_until(
                     result(
                         step,
                         Outcome::Failed(Failure {
+                            kind: FailureKind::Setup,
                             title: error.to_string(),
                             ..Failure::default()
                         }),
@@ -370,15 +412,17 @@ pub async fn run_until(
             return report;
         }
     };
+    let seeded = seed(suite, target);
     let ctx = exec::Ctx::new(http, target.clone(), progress);
     let work = async {
         let checks = futures::stream::iter(plan.checks.iter()).for_each_concurrent(
             target.concurrency.max(1),
             |step| {
                 let ctx = &ctx;
+                let seeded = &seeded;
                 async move {
-                    let mut captures = seed(target);
-                    ctx.run_step(step, "", &mut captures, &[], &HashMap::new())
+                    let mut captures = seeded.clone();
+                    ctx.run_step(step, "", &ctx.http, &mut captures, &[], &HashMap::new())
                         .await;
                 }
             },
@@ -392,11 +436,11 @@ pub async fn run_until(
         });
         let scenarios = futures::future::join_all(
             now.into_iter()
-                .map(|scenario| ctx.run_scenario(scenario, seed(target))),
+                .map(|scenario| ctx.run_scenario(scenario, seeded.clone())),
         );
         futures::future::join(checks, scenarios).await;
         for scenario in last {
-            ctx.run_scenario(scenario, seed(target)).await;
+            ctx.run_scenario(scenario, seeded.clone()).await;
         }
     };
     let interrupted = tokio::select! {
@@ -415,16 +459,16 @@ pub async fn run_until(
         .map(|step| {
             results.get(&step.name).cloned().unwrap_or_else(|| {
                 let reason = if interrupted {
-                    "the run was interrupted before it ran"
+                    SkipReason::Interrupted
                 } else {
-                    "it was never run"
+                    SkipReason::NeverRun
                 };
-                result(step, Outcome::skipped(reason), Duration::ZERO)
+                result(step, Outcome::Skipped(reason), Duration::ZERO)
             })
         })
         .collect();
     report.interrupted = interrupted;
-    report.notes = notes(&plan, target, &report);
+    report.notes = notes(&report);
     report.duration = start.elapsed();
     report
 }
@@ -432,22 +476,65 @@ pub async fn run_until(
 fn result(step: &Step, outcome: Outcome, duration: Duration) -> CheckResult {
     CheckResult {
         name: step.name.clone(),
-        category: step.category.to_string(),
+        category: step.category.clone(),
         outcome,
         duration,
     }
 }
 
-/// The captures every run starts with.
-fn seed(target: &Target) -> Captures {
-    [
+/// The names every run provides before any step ran.
+pub const BUILT_IN_VALUES: [&str; 4] = ["run_id", "base_url", "site_url", "host"];
+
+/// The captures every run starts with: the built-in values, the variables the suite reads
+/// (`{{env.NAME}}`, `{{secret.NAME}}`, masked), then the suite's `[values]` in order.
+fn seed(suite: &Suite, target: &Target) -> Captures {
+    let mut captures: Captures = [
         ("run_id", target.run_id.clone()),
-        ("email", target.visitor_email()),
-        ("visitor_name", format!("Smoke Visitor {}", target.run_id)),
+        ("base_url", target.base_url.to_string()),
+        ("site_url", target.public_origin()),
+        (
+            "host",
+            target.base_url.host_str().unwrap_or_default().to_owned(),
+        ),
     ]
     .into_iter()
     .map(|(k, v)| (k.to_owned(), Value::Text(v)))
-    .collect()
+    .collect();
+    let mut names: Vec<String> = suite.steps().flat_map(Step::reads).collect();
+    names.extend(suite.values.iter().flat_map(|(_, t)| t.names()));
+    names.sort();
+    names.dedup();
+    for name in names {
+        if let Some((secret, var)) = variable(&name)
+            && let Some(value) = target.var(var)
+        {
+            if secret {
+                crate::secret::register(&value);
+            }
+            captures.insert(name.clone(), Value::Text(value));
+        }
+    }
+    for (name, template) in &suite.values {
+        if let Ok(value) = template.render(&captures) {
+            captures.insert(name.clone(), Value::Text(value));
+        }
+    }
+    captures
+}
+
+/// `Some((is_secret, VARIABLE))` for `env.VARIABLE` and `secret.VARIABLE`.
+pub fn variable(name: &str) -> Option<(bool, &str)> {
+    if let Some(var) = name.strip_prefix("env.") {
+        Some((false, var))
+    } else {
+        name.strip_prefix("secret.").map(|var| (true, var))
+    }
+}
+
+/// Renders `template` with the values a run starts with (no step has captured anything):
+/// for the gate, which reads the same `[values]` when it drives a stack.
+pub fn render_seeded(suite: &Suite, target: &Target, template: &Template) -> Option<String> {
+    template.render(&seed(suite, target)).ok()
 }
 
 /// The selected steps, plus the steps they depend on and the cleanup of what those create.
@@ -469,7 +556,7 @@ fn plan(suite: &Suite, selection: &Selection) -> Plan {
     let checks = suite
         .checks
         .iter()
-        .filter(|s| selection.includes(s.category))
+        .filter(|s| selection.includes(&s.category))
         .cloned()
         .collect();
     let scenarios = suite
@@ -479,7 +566,7 @@ fn plan(suite: &Suite, selection: &Selection) -> Plan {
             let mut wanted: HashSet<&str> = scenario
                 .steps
                 .iter()
-                .filter(|s| selection.includes(s.category) && !matches!(s.action, Action::Cleanup))
+                .filter(|s| selection.includes(&s.category) && !matches!(s.action, Action::Cleanup))
                 .map(|s| s.name.as_str())
                 .collect();
             // Walk backwards so each wanted step pulls in what it depends on.
@@ -494,10 +581,10 @@ fn plan(suite: &Suite, selection: &Selection) -> Plan {
             if wanted.is_empty() {
                 return None;
             }
-            let creates = scenario.steps.iter().any(|s| {
-                wanted.contains(s.name.as_str())
-                    && matches!(&s.action, Action::Http(h) if h.cleanup.is_some())
-            });
+            let creates = scenario
+                .steps
+                .iter()
+                .any(|s| wanted.contains(s.name.as_str()) && s.creates());
             let steps = scenario
                 .steps
                 .iter()
@@ -534,51 +621,64 @@ fn prerequisites<'a>(earlier: &'a [Step], step: &Step) -> Vec<&'a str> {
     deps
 }
 
-/// Plain remarks about what could not run and why.
-fn notes(plan: &Plan, target: &Target, report: &RunReport) -> Vec<String> {
+/// Plain remarks about what could not run and why, one per cause.
+fn notes(report: &RunReport) -> Vec<String> {
     let mut notes = Vec::new();
-    let skipped = |why: &str| {
-        report
-            .checks
-            .iter()
-            .filter(|c| matches!(&c.outcome, Outcome::Skipped { reason } if reason.contains(why)))
-            .count()
-    };
-    if target.staff_token.is_none() && plan.steps().any(Step::needs_staff) {
-        notes.push(format!(
-            "no staff token was given (set `SMOKE_STAFF_TOKEN`): {} staff-only checks were skipped, and the checks depending on them too",
-            skipped("staff token")
-        ));
+    let mut causes: Vec<(SkipReason, usize)> = Vec::new();
+    for check in &report.checks {
+        if let Outcome::Skipped(reason) = &check.outcome
+            && matches!(
+                reason,
+                SkipReason::NeedsVariable { .. }
+                    | SkipReason::NeedsMailbox
+                    | SkipReason::NeedsBasicAuth { .. }
+                    | SkipReason::NeedsHttpUrl
+            )
+        {
+            match causes.iter_mut().find(|(r, _)| r == reason) {
+                Some((_, count)) => *count += 1,
+                None => causes.push((reason.clone(), 1)),
+            }
+        }
     }
-    if target.mailbox.is_none() && plan.steps().any(Step::needs_mailbox) {
-        notes.push(format!(
-            "no mailbox was given (pass `--mailbox`): {} checks that read emails were skipped, and the checks depending on them too",
-            skipped("mailbox")
-        ));
-    }
-    let mut credentials: Vec<&str> = report
+    let dependents = report
         .checks
         .iter()
-        .filter_map(|c| match &c.outcome {
-            Outcome::Skipped { reason } if reason.starts_with("needs the basic auth") => {
-                Some(reason.as_str())
-            }
-            _ => None,
+        .filter(|c| {
+            matches!(
+                &c.outcome,
+                Outcome::Skipped(SkipReason::Prerequisite { .. })
+            )
         })
-        .collect();
-    credentials.dedup();
-    for reason in credentials {
-        let count = skipped(reason);
-        notes.push(format!(
-            "{count} checks were skipped: they {}",
-            reason.replacen("needs", "need", 1)
-        ));
+        .count();
+    let and_dependents = if dependents > 0 {
+        ", and the checks depending on them too"
+    } else {
+        ""
+    };
+    for (reason, count) in causes {
+        let note = match reason {
+            SkipReason::NeedsVariable { name } => format!(
+                "`{name}` is not set: {count} checks that need it were skipped{and_dependents}"
+            ),
+            SkipReason::NeedsMailbox => format!(
+                "no mailbox was given (pass `--mailbox`): {count} checks that read emails were skipped{and_dependents}"
+            ),
+            SkipReason::NeedsBasicAuth { host, variable } => format!(
+                "{count} checks were skipped: they need the basic auth credentials of `{host}` (set `{variable}`)"
+            ),
+            SkipReason::NeedsHttpUrl => format!(
+                "no HTTP base URL was given (pass `--http-url`): {count} checks of plain HTTP were skipped"
+            ),
+            _ => continue,
+        };
+        notes.push(note);
     }
     let mut maintenance: Vec<&str> = report
         .checks
         .iter()
         .filter_map(|c| match &c.outcome {
-            Outcome::Failed(failure) if failure.title.starts_with(exec::MAINTENANCE_TITLE) => {
+            Outcome::Failed(failure) if failure.kind == FailureKind::Maintenance => {
                 Some(failure.title.as_str())
             }
             _ => None,
@@ -595,9 +695,6 @@ fn notes(plan: &Plan, target: &Target, report: &RunReport) -> Vec<String> {
         notes.push(format!(
             "{title}: {count} checks failed because of it (wait for the deployment to finish, then run again)"
         ));
-    }
-    if target.http_url.is_none() && plan.steps().any(Step::needs_http_url) {
-        notes.push("no HTTP base URL was given (pass `--http-url`): the HTTP-to-HTTPS redirect was not checked".to_owned());
     }
     notes
 }

@@ -45,6 +45,7 @@ pub(super) async fn check(exchange: Exchange<'_>) -> Result<(), Failure> {
         actual,
         excerpt: None,
         hint: hint.map(str::to_owned),
+        ..Failure::default()
     };
     let timeout = target.timeout;
     let stream = tokio::time::timeout(timeout, connect(target))
@@ -111,6 +112,7 @@ pub(super) async fn check(exchange: Exchange<'_>) -> Result<(), Failure> {
                     })
                     .collect(),
                 body,
+                url: None,
                 truncated: None,
                 latency: Duration::ZERO,
             };

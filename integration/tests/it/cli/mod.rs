@@ -105,10 +105,22 @@ pub(crate) fn run(cmd: &mut assert_cmd::Command) -> Ran {
     ran
 }
 
-/// `smoke run` with short deadlines, so failure paths stay fast.
+/// The reference stack's checks file, which the fake AzioneLab site implements.
+pub(crate) fn reference_checks() -> String {
+    crate::common::workspace_root()
+        .join("fixtures/azionelab/checks.toml")
+        .display()
+        .to_string()
+}
+
+/// `smoke run` of the reference checks (a later `--checks` wins) with short deadlines, so
+/// failure paths stay fast.
 pub(crate) fn smoke_run(base_url: &str, extra: &[&str]) -> assert_cmd::Command {
+    let checks = reference_checks();
     let mut args = vec![
         "run",
+        "--checks",
+        checks.as_str(),
         "--base-url",
         base_url,
         "--request-timeout",
@@ -138,29 +150,31 @@ fn run_exits_2_on_a_url_that_is_not_http() {
 
 #[test]
 fn run_exits_2_on_an_unknown_category() {
-    run(&mut smoke(&[
-        "run",
-        "--base-url",
+    run(&mut smoke_run(
         "http://127.0.0.1:9/",
-        "--category",
-        "pages,bogus",
-    ]))
+        &["--category", "pages,bogus"],
+    ))
     .assert_code(2)
-    .assert_stderr_contains("invalid value 'bogus'")
+    .assert_stderr_contains("unknown category `bogus`")
     .assert_stderr_contains("checkin");
 }
 
 #[test]
+fn run_exits_2_without_a_checks_file_and_says_how_to_get_one() {
+    let dir = tempfile::tempdir().unwrap();
+    run(smoke(&["run", "--base-url", "http://127.0.0.1:9/"]).current_dir(dir.path()))
+        .assert_code(2)
+        .assert_stderr_contains("no checks file: pass `--checks FILE`");
+}
+
+#[test]
 fn run_exits_2_when_the_stack_file_is_unreadable() {
-    run(&mut smoke(&[
-        "run",
-        "--base-url",
+    run(&mut smoke_run(
         "http://127.0.0.1:9/",
-        "--stack",
-        "/nonexistent/stack.toml",
-    ]))
+        &["--checks", "/nonexistent/checks.toml"],
+    ))
     .assert_code(2)
-    .assert_stderr_contains("failed to read the stack file `/nonexistent/stack.toml`")
+    .assert_stderr_contains("failed to read the checks file `/nonexistent/checks.toml`")
     .assert_stderr_contains("caused by:");
 }
 
@@ -173,16 +187,15 @@ fn run_exits_2_when_the_stack_file_is_invalid() {
         "version = 1\nname = \"x\"\n[[routes]]\nname = \"a\"\npath = \"/\"\nstatuss = 200\n",
     )
     .unwrap();
-    run(&mut smoke(&[
-        "run",
-        "--base-url",
+    run(&mut smoke_run(
         "http://127.0.0.1:9/",
-        "--stack",
-        path.to_str().unwrap(),
-    ]))
+        &["--checks", path.to_str().unwrap()],
+    ))
     .assert_code(2)
-    .assert_stderr_contains("failed to parse the stack file")
-    .assert_stderr_contains("unknown field `statuss`");
+    .assert_stderr_contains("failed to parse the checks file")
+    .assert_stderr_contains("line 6")
+    .assert_stderr_contains("unknown field `statuss`")
+    .assert_stderr_contains("(did you mean `status`?)");
 }
 
 #[test]
@@ -190,26 +203,20 @@ fn run_exits_2_when_the_ca_certificate_is_not_pem() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("ca.pem");
     std::fs::write(&path, "this is not a certificate").unwrap();
-    run(&mut smoke(&[
-        "run",
-        "--base-url",
+    run(&mut smoke_run(
         "https://127.0.0.1:9/",
-        "--ca-cert",
-        path.to_str().unwrap(),
-    ]))
+        &["--ca-cert", path.to_str().unwrap()],
+    ))
     .assert_code(2)
     .assert_stderr_contains("failed to use the CA certificate");
 }
 
 #[test]
 fn run_exits_2_on_an_unsupported_mailbox_url() {
-    run(&mut smoke(&[
-        "run",
-        "--base-url",
+    run(&mut smoke_run(
         "http://127.0.0.1:9/",
-        "--mailbox",
-        "pop3://mail.example.test/",
-    ]))
+        &["--mailbox", "pop3://mail.example.test/"],
+    ))
     .assert_code(2)
     .assert_stderr_contains("failed to use `--mailbox`");
 }
@@ -264,7 +271,8 @@ fn run_exits_3_when_health_answers_html() {
 
 #[test]
 fn list_prints_every_check_with_its_category_and_what_it_proves() {
-    let ran = run(&mut smoke(&["list"]));
+    let checks = reference_checks();
+    let ran = run(&mut smoke(&["list", "--checks", &checks]));
     ran.assert_code(0);
     for name in [
         "routing.static_served_by_nginx",

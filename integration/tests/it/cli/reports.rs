@@ -157,7 +157,7 @@ fn the_staff_token_never_appears_in_output_or_reports() {
     // The fake echoed the header into a failing response: the excerpt is shown, masked.
     ran.assert_code(1)
         .assert_check("checkin.invalid_code_rejected", "FAIL")
-        .assert_stdout_contains("Authorization: Token ****");
+        .assert_stdout_contains("Authorization: ****");
     assert!(
         !ran.stdout.contains(STAFF_TOKEN) && !ran.stderr.contains(STAFF_TOKEN),
         "{ran:?}"

@@ -40,10 +40,10 @@ fn run_without_staff_token_skips_staff_steps_and_says_so() {
     ));
     ran.assert_code(0)
         .assert_check("booking.create_show", "SKIP")
-        .assert_stdout_contains("needs a staff token (set `SMOKE_STAFF_TOKEN`)")
+        .assert_stdout_contains("needs the environment variable `SMOKE_STAFF_TOKEN` (set it)")
         .assert_check("booking.create", "SKIP")
         .assert_stdout_contains("because `booking.create_show` was skipped")
-        .assert_stdout_contains("note: no staff token was given")
+        .assert_stdout_contains("note: `SMOKE_STAFF_TOKEN` is not set: ")
         .assert_check("pages.home", "PASS");
 }
 
@@ -64,18 +64,18 @@ fn run_with_categories_runs_those_and_the_steps_they_depend_on() {
 #[case::admin_not_proxied(Faults { admin_not_proxied: true, ..Faults::default() }, "routing.admin_reaches_django", "`X-Backend: django`")]
 #[case::unknown_api_serves_index(Faults { unknown_api_serves_index: true, ..Faults::default() }, "routing.unknown_api_is_json_404", "status 404")]
 #[case::missing_frame_options(Faults { missing_frame_options: true, ..Faults::default() }, "routing.security_headers", "`X-Frame-Options: DENY`")]
-#[case::short_token(Faults { short_token: true, ..Faults::default() }, "confirmation.token_unguessable", "the confirmation token is guessable")]
+#[case::short_token(Faults { short_token: true, ..Faults::default() }, "confirmation.token_unguessable", "`{{token}}` is guessable")]
 #[case::qr_reveals_email(Faults { qr_reveals_email: true, ..Faults::default() }, "confirmation.qr_no_personal_data", "the QR code reveals personal data")]
 #[case::second_confirm_resends(Faults { second_confirm_resends: true, ..Faults::default() }, "confirmation.idempotent", "exactly 1 matching email(s)")]
 #[case::second_scan_accepted(Faults { second_scan_accepted: true, ..Faults::default() }, "checkin.second_scan_409", "status 409")]
 #[case::oversells(Faults { oversells: true, ..Faults::default() }, "booking.capacity_enforced", "10 × 201, 40 × 409")]
 #[case::checkin_without_auth(Faults { checkin_without_auth: true, ..Faults::default() }, "checkin.requires_staff", "status 401 or 403")]
 #[case::html_where_json_expected(Faults { api_serves_html: true, ..Faults::default() }, "routing.api_reaches_django", "content type `text/html")]
-#[case::server_error(Faults { home_502: true, ..Faults::default() }, "pages.home", "server error: status 502")]
+#[case::server_error(Faults { home_502: true, ..Faults::default() }, "pages.home", "could not get an answer from the backend: status 502")]
 #[case::huge_body(Faults { huge_home: true, ..Faults::default() }, "pages.home", "larger than the 1 MiB cap")]
 #[case::truncated_body(Faults { truncated_home: true, ..Faults::default() }, "pages.home", "the connection closed early")]
-#[case::redirect_loop(Faults { shows_redirect_loop: true, ..Faults::default() }, "pages.shows", "a redirect loop?")]
-#[case::confirm_500(Faults { confirm_500: true, ..Faults::default() }, "confirmation.unknown_token_404", "server error: status 500")]
+#[case::redirect_loop(Faults { shows_redirect_loop: true, ..Faults::default() }, "pages.shows", "redirect loop: `Location` is the request URL itself")]
+#[case::confirm_500(Faults { confirm_500: true, ..Faults::default() }, "confirmation.unknown_token_404", "the backend failed: status 500")]
 fn run_exits_1_and_names_the_check_when_the_site_is_broken(
     #[case] faults: Faults,
     #[case] check: &str,
@@ -186,6 +186,8 @@ fn ctrl_c_cleans_up_what_the_run_created_then_exits_130() {
     let child = std::process::Command::new(crate::common::smoke_cmd::smoke_bin())
         .args([
             "run",
+            "--checks",
+            &super::reference_checks(),
             "--base-url",
             &site.url(),
             "--mailbox",
