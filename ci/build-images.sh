@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Builds the images of the bundled example stacks once (the reference stack and multienv, app
-# and infra projects), so that the gate tests that run in parallel afterwards find them warm
-# instead of all building them at the same time.
+# Builds the images of the bundled example stacks once (the reference stack, multienv's app
+# and infra projects, stage), so that the gate tests that run in parallel afterwards find them
+# warm instead of all building them at the same time.
 #
 # Passes the host's CA bundle to the builds as an optional BuildKit secret (BUILD_CA_BUNDLE)
 # for networks behind a TLS-intercepting proxy; it is never stored in an image layer.
@@ -25,3 +25,5 @@ build "$ref/.env.example" "$ref/infra/docker/compose.yml" "$ref/infra/docker/com
 multi=fixtures/multienv
 build "$multi/.env.example" "$multi/infra/compose.yml"
 build "$multi/.env.example" "$multi/app/compose.yml" "$multi/app/compose.test.yml"
+stage=fixtures/stage
+build "$stage/.env.example" "$stage/compose.yml" "$stage/compose.test.yml"
