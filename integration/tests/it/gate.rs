@@ -231,6 +231,45 @@ async fn gate_passes_on_the_multienv_stack() {
     );
 }
 
+#[tokio::test]
+async fn gate_passes_on_the_stage_stack() {
+    if !common::require_engine("gate_passes_on_the_stage_stack") {
+        return;
+    }
+    let options = GateOptions {
+        stack: workspace_root().join("fixtures/stage"),
+        ..reference_options()
+    };
+    let outcome = run_gate(&options, &NoProgress).await;
+    assert_eq!(
+        outcome.verdict,
+        Verdict::Passed,
+        "the gate failed on the stage stack: {:?}\n{}",
+        outcome.failed(),
+        smoke::gate::cli::render(&outcome)
+    );
+    // Its own checks ran: the sign-up flow through the emailed link to the avatar served
+    // back, WhiteNoise behind the Next.js proxy, Daphne, and the media volume.
+    for name in [
+        "accounts.verify",
+        "accounts.avatar_served",
+        "routing.static_by_whitenoise",
+        "routing.served_by_daphne",
+        "infra.media_on_volume",
+    ] {
+        assert!(
+            outcome.report.check(name).is_some(),
+            "`{name}` was not reported:\n{}",
+            smoke::gate::cli::render(&outcome)
+        );
+    }
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "left behind: {:?}",
+        outcome.report.leftovers
+    );
+}
+
 #[test]
 fn gate_refuses_a_compose_file_that_does_not_parse() {
     let dir = gate_runs_dir().join("unparsable-stack");
