@@ -243,6 +243,25 @@ pub struct ServiceConfig {
     pub build: Option<serde_json::Value>,
     #[serde(default)]
     pub ports: Vec<serde_json::Value>,
+    /// `no`, `always`, `unless-stopped`, `on-failure[:N]`; absent means `no`.
+    #[serde(default)]
+    pub restart: Option<String>,
+    #[serde(default)]
+    pub volumes: Vec<MountConfig>,
+}
+
+/// One entry of a service's `volumes` in the resolved configuration.
+#[derive(Debug, Clone, Deserialize)]
+pub struct MountConfig {
+    /// `volume`, `bind`, `tmpfs`.
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    /// The named volume (or host path); absent for an anonymous volume.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// The path inside the container.
+    #[serde(default)]
+    pub target: String,
 }
 
 /// One line of `docker compose ps --format json`.
@@ -356,13 +375,11 @@ where
     I: IntoIterator<Item = S>,
     S: AsRef<std::ffi::OsStr>,
 {
-    mask(
-        &args
-            .into_iter()
-            .map(|a| a.as_ref().to_string_lossy().into_owned())
-            .collect::<Vec<_>>()
-            .join(" "),
-    )
+    // Quoted as a shell would need it, so a printed command can be pasted.
+    mask(&shell_words::join(
+        args.into_iter()
+            .map(|a| a.as_ref().to_string_lossy().into_owned()),
+    ))
 }
 
 fn exit_status(code: Option<i32>) -> String {

@@ -57,6 +57,46 @@ pub const ONLY_PUBLIC_PUBLISH: &str = "infra.only_public_services_publish_ports"
 pub const INTERNAL_UNREACHABLE: &str = "infra.internal_services_unreachable_from_host";
 pub const NO_LATEST: &str = "infra.no_latest_tags";
 pub const HEALTH_NOTICES_DB_DOWN: &str = "infra.health_fails_when_database_down";
+pub const PENDING_MIGRATIONS: &str = "infra.health_reports_pending_migrations";
+pub const RESTART_POLICIES: &str = "infra.restart_policies";
+pub const NAMED_VOLUMES: &str = "infra.data_on_named_volumes";
+pub const DATA_SURVIVES: &str = "infra.data_survives_recreation";
+
+/// The built-in checks, with what each proves: `smoke gate --list-infra` and the docs.
+pub const BUILT_IN: &[(&str, &str)] = &[
+    (
+        ONLY_PUBLIC_PUBLISH,
+        "only the public service publishes ports (test-only services: on 127.0.0.1)",
+    ),
+    (
+        INTERNAL_UNREACHABLE,
+        "the internal services cannot be reached from the host",
+    ),
+    (
+        NO_LATEST,
+        "every image has an explicit version tag, never `latest`",
+    ),
+    (
+        RESTART_POLICIES,
+        "every long-running service restarts by itself (`always`, `unless-stopped`, `on-failure`)",
+    ),
+    (
+        NAMED_VOLUMES,
+        "each `[[stateful]]` data directory is on a named volume",
+    ),
+    (
+        PENDING_MIGRATIONS,
+        "the health endpoint answers `health.before_migrations` before `migrate` has run",
+    ),
+    (
+        HEALTH_NOTICES_DB_DOWN,
+        "the health endpoint fails while `health.dependency` is stopped, and recovers",
+    ),
+    (
+        DATA_SURVIVES,
+        "recreating the `[[stateful]]` services keeps their data: the health endpoint answers 200 again",
+    ),
+];
 
 /// `infra.service_<name>_<state>` for each required service: found in `entries` (the app
 /// project's `ps`, then the infrastructure project's), running, not restarting, and healthy
@@ -181,6 +221,8 @@ async fn read_only_rest(
             published_ports(spec, entries, started),
             internal_unreachable(spec, entries, started).await,
             no_latest(config, entries, started),
+            restart_policies(spec, config, started),
+            named_volumes(spec, config, started),
         ],
         Err(err) => [ONLY_PUBLIC_PUBLISH, INTERNAL_UNREACHABLE, NO_LATEST]
             .iter()
@@ -405,6 +447,236 @@ fn no_latest(config: &ComposeConfig, entries: &[PsEntry], started: Instant) -> A
             },
         )
     }
+}
+
+/// Every long-running service of the stack restarts by itself after a crash or a reboot.
+pub fn restart_policies(spec: &StackSpec, config: &ComposeConfig, started: Instant) -> Assertion {
+    let offenders: Vec<String> = config
+        .services
+        .iter()
+        .filter(|(name, _)| {
+            !spec.test_only_services.contains(name) && !spec.one_shot_services.contains(name)
+        })
+        .filter_map(|(name, service)| {
+            let policy = service.restart.as_deref().unwrap_or("no");
+            let restarts =
+                matches!(policy, "always" | "unless-stopped") || policy.starts_with("on-failure");
+            (!restarts).then(|| format!("`{name}` has `restart: {policy}`"))
+        })
+        .collect();
+    if offenders.is_empty() {
+        return Assertion::pass(RESTART_POLICIES, started);
+    }
+    Assertion::fail(
+        RESTART_POLICIES,
+        started,
+        Failure {
+            title: "a long-running service is not restarted after a crash or a reboot".into(),
+            expected: "`restart: unless-stopped` (or `always`, `on-failure`) on every long-running service".into(),
+            actual: offenders.join("; "),
+            hint: Some(
+                "add `restart: unless-stopped` to the service; a service that runs once and exits belongs in `one_shot_services` in gate.toml".into(),
+            ),
+            ..Failure::default()
+        },
+    )
+}
+
+/// Each declared data directory of a stateful service is on a named volume: not in the
+/// container's writable layer, not on an anonymous volume, so it outlives the container.
+pub fn named_volumes(spec: &StackSpec, config: &ComposeConfig, started: Instant) -> Assertion {
+    let mut offenders = Vec::new();
+    for stateful in &spec.stateful {
+        let Some(service) = config.services.get(&stateful.service) else {
+            offenders.push(format!(
+                "`{}` (named in `[[stateful]]`) is not a service of the stack",
+                stateful.service
+            ));
+            continue;
+        };
+        for dir in &stateful.data {
+            let dir = dir.trim_end_matches('/');
+            let covering = service.volumes.iter().find(|m| {
+                let target = m.target.trim_end_matches('/');
+                dir == target || dir.starts_with(&format!("{target}/"))
+            });
+            match covering {
+                Some(m) if m.kind == "volume" && m.source.as_deref().is_some_and(|s| !s.is_empty()) => {}
+                Some(m) if m.kind == "volume" => offenders.push(format!(
+                    "`{}`: `{dir}` is on an anonymous volume, which a new container does not get back",
+                    stateful.service
+                )),
+                Some(m) => offenders.push(format!(
+                    "`{}`: `{dir}` is on a `{}` mount ({}), not a named volume",
+                    stateful.service,
+                    m.kind,
+                    m.source.as_deref().unwrap_or("?")
+                )),
+                None => {
+                    let mounted: Vec<String> = service
+                        .volumes
+                        .iter()
+                        .map(|m| format!("{} -> {}", m.source.as_deref().unwrap_or("(anonymous)"), m.target))
+                        .collect();
+                    offenders.push(format!(
+                        "`{}`: nothing is mounted at `{dir}`, so its data lives in the container (mounts: {})",
+                        stateful.service,
+                        if mounted.is_empty() { "none".to_owned() } else { mounted.join(", ") }
+                    ));
+                }
+            }
+        }
+    }
+    if offenders.is_empty() {
+        return Assertion::pass(NAMED_VOLUMES, started);
+    }
+    Assertion::fail(
+        NAMED_VOLUMES,
+        started,
+        Failure {
+            title: "a data directory is not on a named volume".into(),
+            expected: "every `[[stateful]]` data directory mounted from a named volume".into(),
+            actual: offenders.join("; "),
+            hint: Some(
+                "mount a named volume at the exact data directory (e.g. `pgdata:/var/lib/postgresql/data`; check PGDATA)".into(),
+            ),
+            ..Failure::default()
+        },
+    )
+}
+
+/// Before `migrate` runs, the health endpoint must already say the release is not ready.
+pub async fn health_before_migrations(
+    spec: &StackSpec,
+    client: &reqwest::Client,
+    health_url: &url::Url,
+    marker: Option<&crate::check::BackendMarker>,
+) -> Option<Assertion> {
+    let want = spec.health.before_migrations?;
+    let started = Instant::now();
+    // The backend may still be warming up behind the proxy: wait for an answer it gave.
+    let deadline = Duration::from_secs(30);
+    let mut last;
+    loop {
+        match client
+            .get(health_url.clone())
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+        {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let from_backend = match marker {
+                    Some(marker) => response
+                        .headers()
+                        .get(marker.header.as_str())
+                        .and_then(|v| v.to_str().ok())
+                        .is_some_and(|v| {
+                            marker
+                                .value
+                                .as_deref()
+                                .is_none_or(|want| v.eq_ignore_ascii_case(want))
+                        }),
+                    None => !matches!(status, 502 | 504),
+                };
+                let body = response.text().await.unwrap_or_default();
+                last = format!("status {status}: {}", mask(&truncate(&body, 200)));
+                if from_backend {
+                    if status == want {
+                        return Some(Assertion::pass(PENDING_MIGRATIONS, started));
+                    }
+                    return Some(Assertion::fail(
+                        PENDING_MIGRATIONS,
+                        started,
+                        Failure {
+                            title: "the health endpoint did not report the pending migrations"
+                                .into(),
+                            request: Some(format!("GET {} (before `migrate`)", health_url.path())),
+                            expected: format!("status {want} while migrations are pending"),
+                            actual: last,
+                            hint: Some(if (200..300).contains(&status) {
+                                "either the migrations already ran (a start command that migrates: keep `migrate` an explicit step) or the health view does not look for unapplied migrations (`MigrationExecutor(...).migration_plan(...)`)".into()
+                            } else {
+                                format!("answer {want} while migrations are pending")
+                            }),
+                            ..Failure::default()
+                        },
+                    ));
+                }
+            }
+            Err(err) => last = format!("no answer: {err}"),
+        }
+        if started.elapsed() >= deadline {
+            return Some(Assertion::fail(
+                PENDING_MIGRATIONS,
+                started,
+                Failure {
+                    title: "the backend did not answer its health endpoint before `migrate`".into(),
+                    request: Some(format!("GET {}", health_url.path())),
+                    expected: format!("status {want} from the backend"),
+                    actual: format!("after {}s, last seen {last}", deadline.as_secs()),
+                    hint: Some("the container's healthcheck must pass before migrations; see the logs in the evidence".into()),
+                    ..Failure::default()
+                },
+            ));
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+}
+
+/// Recreates the stateful services' containers (new containers, anonymous volumes renewed,
+/// as a redeploy or a host move would) and expects the health endpoint back at 200: data on a
+/// volume survives; data in a container does not (the migrations show as pending).
+pub async fn data_survives_recreation(
+    spec: &StackSpec,
+    project: &Project,
+    client: &reqwest::Client,
+    health_url: &url::Url,
+) -> Option<Assertion> {
+    if spec.stateful.is_empty() {
+        return None;
+    }
+    let started = Instant::now();
+    let mut args: Vec<String> = [
+        "up",
+        "--detach",
+        "--force-recreate",
+        "--renew-anon-volumes",
+        "--no-deps",
+        "--no-build",
+        "--wait",
+    ]
+    .map(String::from)
+    .to_vec();
+    args.extend(spec.stateful.iter().map(|s| s.service.clone()));
+    if let Err(err) = project.run_ok(&args, Duration::from_secs(120)).await {
+        return Some(Assertion::broken(DATA_SURVIVES, started, &err));
+    }
+    let services: Vec<&str> = spec.stateful.iter().map(|s| s.service.as_str()).collect();
+    let back = poll_until(client, health_url, Duration::from_secs(60), |status| {
+        status == 200
+    })
+    .await;
+    Some(match back {
+        Ok(_) => Assertion::pass(DATA_SURVIVES, started),
+        Err(last) => Assertion::fail(
+            DATA_SURVIVES,
+            started,
+            Failure {
+                title: format!(
+                    "after recreating `{}`, the health endpoint did not come back",
+                    services.join("`, `")
+                ),
+                request: Some(format!("GET {}", health_url.path())),
+                expected: "status 200 again within 60s, with the data the stack had".into(),
+                actual: last,
+                hint: Some(
+                    "the data lived in the container: mount a named volume at the service's data directory; if the answer names pending migrations, the database came back empty".into(),
+                ),
+                ..Failure::default()
+            },
+        ),
+    })
 }
 
 /// Stops the health endpoint's dependency, expects the endpoint to say so, starts it again and

@@ -261,6 +261,40 @@ async fn drive(
         return Verdict::StackFailed(error_chain(&err));
     }
 
+    let endpoints = match stack.endpoints().await {
+        Ok(endpoints) => endpoints,
+        Err(err) => return Verdict::StackFailed(error_chain(&err)),
+    };
+    let mut target = match target_for(stack, &endpoints) {
+        Some(target) => target,
+        None => return Verdict::Config("`public` in gate.toml yields no URL".into()),
+    };
+    report.target = target.base_url.to_string();
+    let health_path = stack
+        .spec
+        .health
+        .path
+        .clone()
+        .unwrap_or_else(|| suite.readiness.path.clone());
+    let health = health_probe(suite, &target).and_then(|(client, base)| {
+        let url = base.join(health_path.trim_start_matches('/')).ok()?;
+        Some((client, url))
+    });
+    let push = |report: &mut RunReport, assertion: &Assertion| {
+        let result = assertion_result(&stack.spec, assertion);
+        progress.finished(&result);
+        report.checks.push(result);
+    };
+
+    // Before any operation: the health endpoint must say the migrations are pending.
+    if let Some((client, url)) = &health
+        && stack.spec.disabled(infra::PENDING_MIGRATIONS).is_none()
+        && let Some(assertion) =
+            infra::health_before_migrations(&stack.spec, client, url, suite.marker.as_ref()).await
+    {
+        push(report, &assertion);
+    }
+
     // migrate (and the other one-shot operations)
     let t = Instant::now();
     progress.note("gate: running the one-shot operations");
@@ -270,17 +304,11 @@ async fn drive(
         let result = operation_result(op);
         progress.finished(&result);
         report.checks.push(result);
+        // Fixture data the public API cannot make, for the checks (`{{env.KEY}}`).
+        for (key, value) in &op.exports {
+            target.vars.insert(key.clone(), value.clone());
+        }
     }
-
-    let endpoints = match stack.endpoints().await {
-        Ok(endpoints) => endpoints,
-        Err(err) => return Verdict::StackFailed(error_chain(&err)),
-    };
-    let target = match target_for(stack, &endpoints) {
-        Some(target) => target,
-        None => return Verdict::Config("`public` in gate.toml yields no URL".into()),
-    };
-    report.target = target.base_url.to_string();
 
     // healthy
     let t = Instant::now();
@@ -295,7 +323,7 @@ async fn drive(
         );
     }
 
-    // checks: the smoke suite beside the read-only assertions, then the destructive one.
+    // checks: the smoke suite beside the read-only assertions, then the destructive ones.
     let t = Instant::now();
     let never = std::future::pending::<()>();
     let (smoke, assertions) = tokio::join!(
@@ -311,32 +339,48 @@ async fn drive(
     report.notes.extend(smoke.notes);
     report.leftovers.extend(smoke.leftovers);
     for assertion in &assertions {
-        let result = assertion_result(assertion);
-        progress.finished(&result);
-        report.checks.push(result);
+        push(report, assertion);
     }
+    let destructive = [infra::HEALTH_NOTICES_DB_DOWN, infra::DATA_SURVIVES];
     if not_ready.is_some() {
-        // Stopping the database proves nothing about a health endpoint that never said "ok".
-        report.checks.push(CheckResult {
-            name: infra::HEALTH_NOTICES_DB_DOWN.to_owned(),
-            category: "infra".into(),
-            outcome: Outcome::Skipped(crate::report::SkipReason::NotReady),
-            duration: Duration::ZERO,
-        });
-    } else if let Some((client, health_url)) =
-        health_probe(suite, &target).and_then(|(client, base)| {
-            let url = base
-                .join(stack.spec.health.path.trim_start_matches('/'))
-                .ok()?;
-            Some((client, url))
-        })
-        && let Some(assertion) =
-            infra::health_notices_dependency(&stack.spec, &stack.project, &client, &health_url)
-                .await
-    {
-        let result = assertion_result(&assertion);
-        progress.finished(&result);
-        report.checks.push(result);
+        // Stopping or recreating services proves nothing about a health endpoint that never
+        // said "ok".
+        for name in destructive {
+            report.checks.push(CheckResult {
+                name: name.to_owned(),
+                category: "infra".into(),
+                outcome: Outcome::Skipped(crate::report::SkipReason::NotReady),
+                duration: Duration::ZERO,
+            });
+        }
+    } else if let Some((client, health_url)) = &health {
+        if stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
+            && let Some(assertion) =
+                infra::health_notices_dependency(&stack.spec, &stack.project, client, health_url)
+                    .await
+        {
+            push(report, &assertion);
+        }
+        if stack.spec.disabled(infra::DATA_SURVIVES).is_none()
+            && let Some(assertion) =
+                infra::data_survives_recreation(&stack.spec, &stack.project, client, health_url)
+                    .await
+        {
+            push(report, &assertion);
+        }
+    }
+    // A built-in check turned off in gate.toml is reported as such, with its reason.
+    for (name, reason) in &stack.spec.disable {
+        if !report.checks.iter().any(|c| &c.name == name) {
+            report.checks.push(CheckResult {
+                name: name.clone(),
+                category: "infra".into(),
+                outcome: Outcome::Skipped(crate::report::SkipReason::Disabled {
+                    reason: reason.clone(),
+                }),
+                duration: Duration::ZERO,
+            });
+        }
     }
     phases.push("checks", t.elapsed());
 
@@ -389,6 +433,10 @@ fn health_probe(suite: &Suite, target: &Target) -> Option<(reqwest::Client, url:
 
 fn operation_result(op: &OperationResult) -> CheckResult {
     let outcome = match &op.output {
+        _ if op.not_run.is_some() => Outcome::Skipped(crate::report::SkipReason::Prerequisite {
+            step: format!("operations.{}", op.not_run.as_deref().unwrap_or_default()),
+            outcome: "failed".into(),
+        }),
         Ok(out) if out.success => Outcome::Passed,
         Ok(out) => Outcome::Failed(Failure {
             title: format!("the one-shot operation `{}` failed", op.name),
@@ -423,7 +471,17 @@ fn operation_result(op: &OperationResult) -> CheckResult {
     }
 }
 
-fn assertion_result(assertion: &Assertion) -> CheckResult {
+fn assertion_result(spec: &StackSpec, assertion: &Assertion) -> CheckResult {
+    if let Some(reason) = spec.disabled(&assertion.name) {
+        return CheckResult {
+            name: assertion.name.clone(),
+            category: "infra".into(),
+            outcome: Outcome::Skipped(crate::report::SkipReason::Disabled {
+                reason: reason.to_owned(),
+            }),
+            duration: Duration::ZERO,
+        };
+    }
     let outcome = match &assertion.failure {
         None => Outcome::Passed,
         Some(failure) => Outcome::Failed(failure.clone()),

@@ -43,10 +43,24 @@ pub struct StackSpec {
     pub mail: Option<Mail>,
     #[serde(default)]
     pub staff: Option<Staff>,
-    /// One-shot commands run after `up` (migrations, collectstatic), each checked.
+    /// One-shot commands run after `up` (migrations, collectstatic, fixture data), each
+    /// checked; concurrently unless ordered with `after`.
     #[serde(default)]
     pub operations: Vec<Operation>,
+    #[serde(default)]
     pub health: Health,
+    /// Services whose data must outlive their containers (databases): each data directory
+    /// must be on a named volume, and recreating the container must keep the data.
+    #[serde(default)]
+    pub stateful: Vec<Stateful>,
+    /// Services that run once and exit (a certificate generator): exempt from the restart
+    /// policy check.
+    #[serde(default)]
+    pub one_shot_services: Vec<String>,
+    /// Built-in `infra.*` checks turned off for this stack: name = the reason, shown in
+    /// every report.
+    #[serde(default)]
+    pub disable: BTreeMap<String, String>,
     /// Commands run in a service whose exit status is an assertion (`check --deploy`,
     /// `makemigrations --check`).
     #[serde(default)]
@@ -120,9 +134,70 @@ fn default_network_env() -> String {
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Secrets {
-    /// Variables that get a fresh random value per run, masked everywhere.
+    /// Variables that get a fresh random value per run, masked everywhere: a name (64 hex
+    /// characters), or `{ name = "X", hex_chars = 40 }` for a value of another length.
     #[serde(default)]
-    pub generate: Vec<String>,
+    pub generate: Vec<GeneratedSecret>,
+}
+
+/// One generated secret.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum GeneratedSecret {
+    /// 64 lowercase hex characters.
+    Name(String),
+    /// `hex_chars` lowercase hex characters.
+    Sized {
+        name: String,
+        #[serde(default = "default_hex_chars")]
+        hex_chars: usize,
+    },
+}
+
+fn default_hex_chars() -> usize {
+    64
+}
+
+impl GeneratedSecret {
+    /// The variable's name.
+    pub fn name(&self) -> &str {
+        match self {
+            GeneratedSecret::Name(name) | GeneratedSecret::Sized { name, .. } => name,
+        }
+    }
+
+    /// How many hex characters its value has.
+    pub fn hex_chars(&self) -> usize {
+        match self {
+            GeneratedSecret::Name(_) => 64,
+            GeneratedSecret::Sized { hex_chars, .. } => *hex_chars,
+        }
+    }
+}
+
+/// A string or a list of strings.
+fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum OneOrMany {
+        One(String),
+        Many(Vec<String>),
+    }
+    Ok(match OneOrMany::deserialize(d)? {
+        OneOrMany::One(one) => vec![one],
+        OneOrMany::Many(many) => many,
+    })
+}
+
+/// A service holding data that must survive the recreation of its container.
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Stateful {
+    /// The compose service name.
+    pub service: String,
+    /// The directories inside the container where it keeps its data (e.g. PostgreSQL's
+    /// `PGDATA`, `/var/lib/postgresql/data`).
+    pub data: Vec<String>,
 }
 
 /// The one service users reach.
@@ -170,20 +245,46 @@ pub struct Staff {
     /// The operation that must have finished first (usually `migrate`).
     #[serde(default)]
     pub after: Option<String>,
+    /// More variables of the stack (e.g. a generated `SMOKE_STAFF_PASSWORD`) passed to the
+    /// command by name.
+    #[serde(default)]
+    pub env: Vec<String>,
 }
 
+/// A one-shot command run in a fresh container of a service (`docker compose run --rm`).
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {
+    /// Reported as `operations.<name>`.
     pub name: String,
     pub service: String,
     pub command: Vec<String>,
+    /// Operations that must have succeeded first (`"migrate"` or `["migrate", ...]`);
+    /// without it, operations run concurrently.
+    #[serde(default, deserialize_with = "one_or_many")]
+    #[schemars(with = "Vec<String>")]
+    pub after: Vec<String>,
+    /// Variables of the stack (its env file, `[env]`, generated secrets) passed to the
+    /// command by name; their values never appear on a command line.
+    #[serde(default)]
+    pub env: Vec<String>,
+    /// `KEY=VALUE` lines of the command's stdout to keep: each named key must be printed,
+    /// and becomes `{{env.KEY}}` for the checks (fixture data the public API cannot make).
+    #[serde(default)]
+    pub exports: Vec<String>,
 }
 
-#[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Health {
-    pub path: String,
+    /// The health path; default: the checks file's `[health]` path.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// The status the health endpoint must answer after `up` and before the operations
+    /// (`migrate`) run, e.g. 503: proves it reports pending migrations
+    /// (`infra.health_reports_pending_migrations`).
+    #[serde(default)]
+    pub before_migrations: Option<u16>,
     /// The service to stop to prove the health endpoint notices (usually the database).
     #[serde(default)]
     pub dependency: Option<String>,
@@ -303,6 +404,53 @@ impl StackSpec {
                 )));
             }
         }
+        for (index, op) in self.operations.iter().enumerate() {
+            if self.operations[..index].iter().any(|o| o.name == op.name) {
+                return Err(invalid(format!("`operations` names `{}` twice", op.name)));
+            }
+            for after in &op.after {
+                if !self.operations.iter().any(|o| &o.name == after) {
+                    return Err(invalid(format!(
+                        "operation `{}`: `after` names no operation `{after}`",
+                        op.name
+                    )));
+                }
+                if after == &op.name {
+                    return Err(invalid(format!(
+                        "operation `{}` cannot run after itself",
+                        op.name
+                    )));
+                }
+            }
+        }
+        if let Some(cycle) = self.operation_cycle() {
+            return Err(invalid(format!(
+                "the operations' `after` form a cycle: {}",
+                cycle.join(" -> ")
+            )));
+        }
+        for secret in &self.secrets.generate {
+            if secret.hex_chars() < 16 {
+                return Err(invalid(format!(
+                    "`secrets.generate`: `{}` needs at least 16 hex characters",
+                    secret.name()
+                )));
+            }
+        }
+        for name in self.disable.keys() {
+            let known = crate::gate::infra::BUILT_IN.iter().any(|(n, _)| n == name)
+                || self.command_assertions.iter().any(|a| &a.name == name);
+            if !known {
+                let names: Vec<&str> = crate::gate::infra::BUILT_IN
+                    .iter()
+                    .map(|(n, _)| *n)
+                    .collect();
+                return Err(invalid(format!(
+                    "`disable` names `{name}`, which is no built-in check of the gate (they are: {})",
+                    names.join(", ")
+                )));
+            }
+        }
         if let Some(staff) = &self.staff
             && let Some(after) = &staff.after
             && !self.operations.iter().any(|op| &op.name == after)
@@ -312,6 +460,38 @@ impl StackSpec {
             )));
         }
         Ok(())
+    }
+
+    /// A chain of operation names that loops through `after`, if any.
+    fn operation_cycle(&self) -> Option<Vec<String>> {
+        fn visit<'a>(
+            spec: &'a StackSpec,
+            name: &'a str,
+            path: &mut Vec<&'a str>,
+        ) -> Option<Vec<String>> {
+            if let Some(at) = path.iter().position(|n| *n == name) {
+                let mut cycle: Vec<String> = path[at..].iter().map(|n| (*n).to_owned()).collect();
+                cycle.push(name.to_owned());
+                return Some(cycle);
+            }
+            let op = spec.operations.iter().find(|o| o.name == name)?;
+            path.push(name);
+            for after in &op.after {
+                if let Some(cycle) = visit(spec, after, path) {
+                    return Some(cycle);
+                }
+            }
+            path.pop();
+            None
+        }
+        self.operations
+            .iter()
+            .find_map(|op| visit(self, &op.name, &mut Vec::new()))
+    }
+
+    /// The reason a built-in check is turned off, if it is.
+    pub fn disabled(&self, check: &str) -> Option<&str> {
+        self.disable.get(check).map(String::as_str)
     }
 
     /// The compose files, absolute.

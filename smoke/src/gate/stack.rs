@@ -12,7 +12,7 @@ use testcontainers::compose::DockerCompose;
 use super::compose::{
     CommandError, ComposeConfig, LABEL_BOOT, LABEL_PID, LABEL_RUN, Output, Project,
 };
-use super::spec::{StackSpec, interpolate, parse_env_file};
+use super::spec::{Operation, StackSpec, interpolate, parse_env_file};
 use super::sweep::boot_id;
 use crate::secret::{self, Secret};
 
@@ -66,11 +66,61 @@ pub struct OperationResult {
     pub command: String,
     pub duration: Duration,
     pub output: Result<Output, String>,
+    /// The `exports` it printed, for the checks.
+    pub exports: BTreeMap<String, String>,
+    /// The failed operation it waited for, when it was not run.
+    pub not_run: Option<String>,
 }
 
 impl OperationResult {
     pub fn succeeded(&self) -> bool {
-        matches!(&self.output, Ok(out) if out.success)
+        self.not_run.is_none() && matches!(&self.output, Ok(out) if out.success)
+    }
+
+    /// The result of an operation skipped because `after` failed.
+    fn not_run(name: &str, command: &[String], after: &str) -> OperationResult {
+        OperationResult {
+            name: name.to_owned(),
+            command: shell_words::join(command.iter()),
+            duration: Duration::ZERO,
+            output: Err(format!(
+                "not run: the operation `{after}` it runs after failed"
+            )),
+            exports: BTreeMap::new(),
+            not_run: Some(after.to_owned()),
+        }
+    }
+
+    /// Keeps the `KEY=VALUE` stdout lines named in `keys`; a named key the command did not
+    /// print turns a success into a failure that says so.
+    fn read_exports(&mut self, keys: &[String]) {
+        if keys.is_empty() {
+            return;
+        }
+        let Ok(out) = &mut self.output else { return };
+        if !out.success {
+            return;
+        }
+        for line in out.stdout.lines() {
+            if let Some((key, value)) = line.trim().split_once('=')
+                && keys.iter().any(|k| k == key.trim())
+            {
+                self.exports
+                    .insert(key.trim().to_owned(), value.trim().to_owned());
+            }
+        }
+        let missing: Vec<&str> = keys
+            .iter()
+            .filter(|k| !self.exports.contains_key(*k))
+            .map(String::as_str)
+            .collect();
+        if !missing.is_empty() {
+            out.success = false;
+            out.stderr.push_str(&format!(
+                "\nsmoke: the command printed no `KEY=VALUE` line for {} on stdout (`exports` in gate.toml)",
+                missing.join(", ")
+            ));
+        }
     }
 }
 
@@ -238,35 +288,77 @@ impl Stack {
         })
     }
 
-    /// Runs the spec's one-shot operations (migrate ∥ collectstatic), then the staff account.
+    /// Runs the spec's one-shot operations in waves: each wave holds the operations whose
+    /// `after` have all succeeded, run concurrently (migrate ∥ collectstatic, then fixtures);
+    /// then the staff account. An operation whose prerequisite failed is not run.
     pub async fn operations(&self) -> Vec<OperationResult> {
-        let staff_after = self.spec.staff.as_ref().and_then(|s| s.after.clone());
-        let first = futures::future::join_all(
-            self.spec
-                .operations
-                .iter()
-                .map(|op| self.operation(&op.name, &op.service, &op.command, &[])),
-        )
-        .await;
-        let mut results = first;
+        let mut results: Vec<OperationResult> = Vec::new();
+        let mut pending: Vec<&Operation> = self.spec.operations.iter().collect();
+        loop {
+            let done = |name: &String| results.iter().any(|r| &r.name == name);
+            let (ready, waiting): (Vec<&Operation>, Vec<&Operation>) = pending
+                .into_iter()
+                .partition(|op| op.after.iter().all(done));
+            if ready.is_empty() {
+                break;
+            }
+            let wave = futures::future::join_all(ready.iter().map(|op| {
+                let blocked = op
+                    .after
+                    .iter()
+                    .find(|after| results.iter().any(|r| &r.name == *after && !r.succeeded()));
+                async move {
+                    match blocked {
+                        Some(after) => OperationResult::not_run(&op.name, &op.command, after),
+                        None => {
+                            let env = self.env_of(&op.env);
+                            let env: Vec<(&str, &str)> =
+                                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+                            let mut result = self
+                                .operation(&op.name, &op.service, &op.command, &env)
+                                .await;
+                            result.read_exports(&op.exports);
+                            result
+                        }
+                    }
+                }
+            }))
+            .await;
+            results.extend(wave);
+            pending = waiting;
+        }
         if let Some(staff) = &self.spec.staff {
-            let prerequisite_failed = staff_after
+            let prerequisite_failed = staff
+                .after
                 .as_ref()
                 .is_some_and(|after| results.iter().any(|r| &r.name == after && !r.succeeded()));
-            if !prerequisite_failed {
+            if prerequisite_failed {
+                let after = staff.after.as_deref().unwrap_or_default();
+                results.push(OperationResult::not_run("staff", &staff.command, after));
+            } else {
                 let token = self.staff_token.expose().to_owned();
+                let mut env = self.env_of(&staff.env);
+                env.push((staff.token_env.clone(), token));
+                let env: Vec<(&str, &str)> =
+                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
                 results.push(
-                    self.operation(
-                        "staff",
-                        &staff.service,
-                        &staff.command,
-                        &[(staff.token_env.as_str(), token.as_str())],
-                    )
-                    .await,
+                    self.operation("staff", &staff.service, &staff.command, &env)
+                        .await,
                 );
             }
         }
         results
+    }
+
+    /// The named variables of the stack, with their values (unknown names: empty).
+    fn env_of(&self, names: &[String]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|name| {
+                let value = self.project.env.get(name).cloned().unwrap_or_default();
+                (name.clone(), value)
+            })
+            .collect()
     }
 
     async fn operation(
@@ -282,11 +374,27 @@ impl Stack {
             .run_rm(service, command, env, OPERATION_TIMEOUT)
             .await
             .map_err(|err| err.to_string());
+        let mut shown = vec!["docker".to_owned(), "compose".to_owned()];
+        shown.push("-p".into());
+        shown.push(self.project.name.clone());
+        for file in &self.project.files {
+            shown.push("-f".into());
+            shown.push(file.display().to_string());
+        }
+        shown.extend(["run", "--rm", "--no-deps", "-T"].map(String::from));
+        for (key, _) in env {
+            shown.push("-e".into());
+            shown.push((*key).to_owned());
+        }
+        shown.push(service.to_owned());
+        shown.extend(command.iter().cloned());
         OperationResult {
             name: name.to_owned(),
-            command: format!("docker compose run --rm {service} {}", command.join(" ")),
+            command: crate::secret::mask(&shell_words::join(&shown)),
             duration: started.elapsed(),
             output,
+            exports: BTreeMap::new(),
+            not_run: None,
         }
     }
 
@@ -448,11 +556,13 @@ fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError>
         }
         None => BTreeMap::new(),
     };
-    for name in &spec.secrets.generate {
-        // 64 characters: long enough for Django's SECRET_KEY check (50+) and any password.
-        let value = random_hex(32);
+    for generated in &spec.secrets.generate {
+        // 64 characters by default: long enough for Django's SECRET_KEY check (50+) and any
+        // password.
+        let hex = random_hex(generated.hex_chars().div_ceil(2));
+        let value = hex[..generated.hex_chars()].to_owned();
         secret::register(&value);
-        vars.insert(name.clone(), value);
+        vars.insert(generated.name().to_owned(), value);
     }
     for (key, value) in &spec.env {
         let resolved = interpolate(value, &vars);
