@@ -33,19 +33,25 @@ run shellcheck shellcheck --severity=warning --external-sources "${scripts[@]}"
 
 # Compose file sets: each stack as its gate.toml runs it (env file and compose files; the
 # multienv infra project too), then every override under fixtures/ layered on the stack its
-# expect.toml names (the reference stack by default). The `lint` tests check the same sets.
+# expect.toml names (the reference stack by default; a stack's compose files resolve its
+# overrides' relative paths, so a stage variant does not parse on the reference stack). The
+# `lint` tests check the same sets.
 ref=fixtures/azionelab
 multi=fixtures/multienv
+stage=fixtures/stage
 compose_sets=(
   "--env-file $ref/.env.example -f $ref/infra/docker/compose.yml"
   "--env-file $ref/.env.example -f $ref/infra/docker/compose.yml -f $ref/infra/docker/compose.test.yml"
   "--env-file $multi/.env.example -f $multi/app/compose.yml -f $multi/app/compose.test.yml"
   "--env-file $multi/.env.example -f $multi/infra/compose.yml"
+  "--env-file $stage/.env.example -f $stage/compose.yml -f $stage/compose.test.yml"
 )
 while IFS= read -r override; do
   dir=$(dirname "$override")
   if grep -qs '^stack = "multienv"' "$dir"/expect.toml "$dir"/expect.toml.pending; then
     compose_sets+=("${compose_sets[2]} -f $override")
+  elif grep -qs '^stack = "stage"' "$dir"/expect.toml "$dir"/expect.toml.pending; then
+    compose_sets+=("${compose_sets[4]} -f $override")
   else
     compose_sets+=("${compose_sets[1]} -f $override")
   fi
