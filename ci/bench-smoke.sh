@@ -2,12 +2,15 @@
 # Measures `smoke run` against a running reference stack (started here, torn down at the end):
 # the wall time of a full run (median of N), the runner's overhead per check over raw HTTP
 # (the pages/health/routing checks against curl fetching the same URLs in parallel), and the
-# CLI's peak memory. Images must be built (`bash ci/build-images.sh`).
+# CLI's peak memory. Images must be built (`bash ci/build-images.sh`). The stack is prepared
+# as gate.toml prepares it (migrate, collectstatic, the fixture data, the staff account), so
+# every check of the checks file runs (SMOKE_CHECKS, default the stack's checks.toml).
 # Run by hand from the repo root: `bash ci/bench-smoke.sh [N]` (default 5).
 set -euo pipefail
 
 N=${1:-5}
 STACK=fixtures/azionelab
+CHECKS=${SMOKE_CHECKS:-$STACK/checks.toml}
 OUT=target/bench/smoke
 PROJECT="bench-smoke-$RANDOM$RANDOM"
 mkdir -p "$OUT"
@@ -24,16 +27,28 @@ median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else prin
 "${compose[@]}" up -d --wait >/dev/null 2>&1
 "${compose[@]}" run --rm -T backend python manage.py migrate --noinput >/dev/null 2>&1
 "${compose[@]}" run --rm -T backend python manage.py collectstatic --noinput >/dev/null 2>&1
+# The variables gate.toml generates, and the fixture data its `fixtures` operation exports.
 SMOKE_STAFF_TOKEN=$(openssl rand -hex 20)
-export SMOKE_STAFF_TOKEN
-"${compose[@]}" run --rm -T -e SMOKE_STAFF_TOKEN backend python manage.py ensure_staff smoke >/dev/null 2>&1
+SMOKE_STAFF_PASSWORD=$(openssl rand -hex 32)
+SMOKE_USER_TOKEN=$(openssl rand -hex 20)
+export SMOKE_STAFF_TOKEN SMOKE_STAFF_PASSWORD SMOKE_USER_TOKEN
+"${compose[@]}" run --rm -T -e SMOKE_STAFF_TOKEN -e SMOKE_STAFF_PASSWORD backend \
+  python manage.py ensure_staff smoke >/dev/null 2>&1
+fixtures=$("${compose[@]}" run --rm -T -e SMOKE_USER_TOKEN backend \
+  python manage.py smoke_fixtures --run-id bench 2>/dev/null)
+vars=()
+while IFS= read -r line; do
+  case $line in UNPUBLISHED_SHOW_ID=* | PAST_SHOW_ID=*) vars+=(--var "$line") ;; esac
+done <<<"$fixtures"
 https_port=$("${compose[@]}" port nginx 443 | cut -d: -f2)
 http_port=$("${compose[@]}" port nginx 80 | cut -d: -f2)
 mail_port=$("${compose[@]}" port mail 1080 | cut -d: -f2)
 "${compose[@]}" exec -T nginx cat /etc/nginx/certs/tls.crt >"$OUT/ca.pem"
 base="https://localhost:$https_port/"
-args=(run --base-url "$base" --http-url "http://localhost:$http_port/" --ca-cert "$OUT/ca.pem"
-  --mailbox "http://127.0.0.1:$mail_port/" --quiet)
+# The test override's PUBLIC_SITE_URL: the emails' links have no ephemeral port.
+args=(run --checks "$CHECKS" --base-url "$base" --site-url https://localhost
+  --http-url "http://localhost:$http_port/" --ca-cert "$OUT/ca.pem"
+  --mailbox "http://127.0.0.1:$mail_port/" "${vars[@]}" --quiet)
 
 : >"$OUT/full.txt"; : >"$OUT/rss.txt"; : >"$OUT/http-smoke.txt"; : >"$OUT/http-curl.txt"
 urls=(/ /shows/ /api/health/ /admin/login/ /api/shows/ /static/admin/css/base.css

@@ -4,30 +4,40 @@
 # (the Markdown is also appended to $GITHUB_STEP_SUMMARY when that is set).
 #
 # Credentials and options come from the environment, never from arguments:
+#   SMOKE_CHECKS         the checks file, from the repo root (default the reference stack's
+#                        fixtures/azionelab/checks.toml; `smoke run` alone looks for ./checks.toml)
 #   SMOKE_STAFF_TOKEN    DRF token of the smoke staff user (check-in checks skip without it)
 #   SMOKE_MAILBOX        imaps://USER@HOST:993/ or a MailDev URL (email checks skip without it)
 #   SMOKE_IMAP_PASSWORD  the IMAP password
 #   SMOKE_HTTP_URL       the site over plain HTTP, to check the redirect to HTTPS
 #   SMOKE_CA_CERT        a PEM file to trust besides the public roots (self-signed sites)
+#   SMOKE_SITE_URL       the origin the site builds its email links with, when it is not the
+#                        URL checked (a test stack on an ephemeral port: https://localhost)
 #   SMOKE_CATEGORIES     only these categories, comma-separated
 #   SMOKE_REPORT_DIR     where the reports go (default target/smoke-report)
+#   SMOKE_READY_TIMEOUT  how long to wait for the health endpoint (smoke's default 30s)
 #   SMOKE_BIN            a built `smoke` (default `cargo run -q -p smoke --`)
+#   anything the checks file reads (`{{env.X}}`, `{{secret.X}}`), e.g. SMOKE_STAFF_PASSWORD,
+#   SMOKE_USER_TOKEN; the checks that need an unset one are skipped and say which
 # Exit: smoke's own code (0 passed, 1 a check failed, 2 usage, 3 unreachable, 130 interrupted).
 # Run by hand from the repo root: `bash ci/post-deploy-smoke.sh https://azionelab.example.org/`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 url=${1:?usage: ci/post-deploy-smoke.sh URL}
+checks=${SMOKE_CHECKS:-fixtures/azionelab/checks.toml}
+[ -f "$checks" ] || { echo "post-deploy-smoke: the checks file \`$checks\` does not exist (set SMOKE_CHECKS)" >&2; exit 2; }
 report_dir=${SMOKE_REPORT_DIR:-target/smoke-report}
 mkdir -p "$report_dir"
 # `--report-markdown` appends; each run starts a fresh file.
 rm -f "$report_dir/report.md"
 
-args=(run --base-url "$url" --report-json "$report_dir/report.json"
+args=(run --checks "$checks" --base-url "$url" --report-json "$report_dir/report.json"
   --report-junit "$report_dir/junit.xml" --report-markdown "$report_dir/report.md")
 if [ -n "${SMOKE_HTTP_URL:-}" ]; then args+=(--http-url "$SMOKE_HTTP_URL"); fi
 if [ -n "${SMOKE_MAILBOX:-}" ]; then args+=(--mailbox "$SMOKE_MAILBOX"); fi
 if [ -n "${SMOKE_CA_CERT:-}" ]; then args+=(--ca-cert "$SMOKE_CA_CERT"); fi
+if [ -n "${SMOKE_SITE_URL:-}" ]; then args+=(--site-url "$SMOKE_SITE_URL"); fi
 if [ -n "${SMOKE_CATEGORIES:-}" ]; then args+=(--category "$SMOKE_CATEGORIES"); fi
 if [ -n "${SMOKE_READY_TIMEOUT:-}" ]; then args+=(--ready-timeout "$SMOKE_READY_TIMEOUT"); fi
 if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
