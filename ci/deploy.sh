@@ -35,7 +35,7 @@ log "migrating"
 dc_release "$version" exec -T backend python manage.py migrate --noinput >&2
 dc_release "$version" exec -T backend python manage.py collectstatic --noinput >/dev/null
 if [ -n "${SMOKE_STAFF_TOKEN:-}" ]; then
-  dc_release "$version" exec -T -e SMOKE_STAFF_TOKEN backend python manage.py ensure_staff smoke >&2
+  dc_release "$version" exec -T -e SMOKE_STAFF_TOKEN -e SMOKE_STAFF_PASSWORD backend python manage.py ensure_staff smoke >&2
 fi
 
 # 3. What rollback needs: the plan now applied, and whether the migrations this deploy

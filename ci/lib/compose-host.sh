@@ -10,8 +10,10 @@
 #                         "nginx backend"; the database image changes only by its own procedure)
 #   DEPLOY_STATE_DIR      deploy state and backups (default /var/lib/azionelab-deploy)
 #   DEPLOY_URL            the site's base URL for the smoke checks; `auto` derives it (and the
-#                         CA certificate and MailDev URL) from a test stack's ephemeral ports
-#   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (`ensure_staff smoke`)
+#                         CA certificate, MailDev URL and the backend's PUBLIC_SITE_URL) from a
+#                         test stack's ephemeral ports
+#   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (`ensure_staff smoke`), and
+#   SMOKE_STAFF_PASSWORD  its password when set (the admin sign-in check; unusable when unset)
 
 log() { printf '%s: %s\n' "$SCRIPT" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit "${2:-1}"; }
@@ -89,7 +91,7 @@ smoke_live() {
   local version=$1 url=${DEPLOY_URL:-}
   [ -n "$url" ] || die "set DEPLOY_URL to the site's base URL (or \`auto\` for a test stack)" 2
   if [ "$url" = auto ]; then
-    local port mail
+    local port mail site
     port=$(dc_release "$version" port nginx 443 | sed 's/.*://') || die "nginx publishes no port 443"
     url="https://localhost:$port/"
     if port=$(dc_release "$version" port nginx 80 2>/dev/null) && [ -n "$port" ]; then
@@ -99,6 +101,10 @@ smoke_live() {
     export SMOKE_CA_CERT="$STATE/ca.pem"
     if mail=$(dc_release "$version" port mail 1080 2>/dev/null) && [ -n "$mail" ]; then
       export SMOKE_MAILBOX="http://127.0.0.1:${mail##*:}/"
+    fi
+    # The site builds its email links from PUBLIC_SITE_URL, which has no ephemeral port.
+    if site=$(dc_release "$version" exec -T backend printenv PUBLIC_SITE_URL 2>/dev/null) && [ -n "$site" ]; then
+      export SMOKE_SITE_URL=$site
     fi
   fi
   SMOKE_REPORT_DIR=${SMOKE_REPORT_DIR:-$STATE/smoke/$version} bash ci/post-deploy-smoke.sh "$url"
