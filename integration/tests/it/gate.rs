@@ -284,6 +284,12 @@ fn gate_refuses_a_compose_file_that_does_not_parse() {
         "name = \"broken-yaml\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n[health]\npath = \"/health/\"\n",
     )
     .expect("write gate.toml");
+    // A valid checks file, so the compose file is the only thing wrong.
+    std::fs::copy(
+        workspace_root().join("fixtures/azionelab/checks.toml"),
+        dir.join("checks.toml"),
+    )
+    .expect("copy a checks file");
     let output = Command::new(smoke_bin())
         .arg("gate")
         .arg(&dir)

@@ -178,6 +178,40 @@ pub fn required_services(
         .collect()
 }
 
+/// The names of the checks the gate itself adds for a stack, beside its checks file: the
+/// operations, the built-in `infra.*` checks that apply to it, its command assertions and
+/// required services. A check turned off with `disable` is still named (it is reported).
+pub fn gate_check_names(spec: &StackSpec) -> Vec<String> {
+    let mut names: Vec<String> = spec
+        .operations
+        .iter()
+        .map(|op| format!("operations.{}", op.name))
+        .collect();
+    if spec.staff.is_some() {
+        names.push("operations.staff".into());
+    }
+    for (name, _) in BUILT_IN {
+        let applies = match *name {
+            PENDING_MIGRATIONS => spec.health.before_migrations.is_some(),
+            HEALTH_NOTICES_DB_DOWN => spec.health.dependency.is_some(),
+            DATA_SURVIVES | NAMED_VOLUMES => !spec.stateful.is_empty(),
+            _ => true,
+        };
+        if applies {
+            names.push((*name).to_owned());
+        }
+    }
+    names.extend(spec.command_assertions.iter().map(|a| a.name.clone()));
+    names.extend(spec.required_services.iter().map(|r| {
+        format!(
+            "infra.service_{}_{}",
+            r.name.replace(['-', '.'], "_"),
+            r.state.as_str()
+        )
+    }));
+    names
+}
+
 /// The assertions that only read the stack; safe to run beside the smoke checks.
 pub async fn read_only(
     spec: &StackSpec,
@@ -216,19 +250,22 @@ async fn read_only_rest(
     started: Instant,
     required: Vec<Assertion>,
 ) -> Vec<Assertion> {
-    let mut results = match &ps {
+    let mut results: Vec<Assertion> = match &ps {
         Ok(entries) => vec![
             published_ports(spec, entries, started),
             internal_unreachable(spec, entries, started).await,
             no_latest(config, entries, started),
-            restart_policies(spec, config, started),
-            named_volumes(spec, config, started),
         ],
         Err(err) => [ONLY_PUBLIC_PUBLISH, INTERNAL_UNREACHABLE, NO_LATEST]
             .iter()
             .map(|name| Assertion::broken(name, started, err))
             .collect(),
     };
+    // These read the configuration only, so they stand even when `ps` failed.
+    results.push(restart_policies(spec, config, started));
+    if !spec.stateful.is_empty() {
+        results.push(named_volumes(spec, config, started));
+    }
     let commands =
         futures::future::join_all(spec.command_assertions.iter().map(|assertion| async move {
             let started = Instant::now();
