@@ -14,11 +14,13 @@
 //! - [`secret`]: secrets that never appear in output.
 //! - [`exit`]: the documented exit codes.
 //! - [`gate`]: the release gate: builds, starts, migrates and checks a compose stack.
+//! - [`init`]: a first gate file, test override and checks file guessed from compose files.
 
 pub mod catalog;
 pub mod check;
 pub mod exit;
 pub mod gate;
+pub mod init;
 pub mod mailbox;
 pub mod qr;
 pub mod report;

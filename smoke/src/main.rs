@@ -1,6 +1,7 @@
 //! The `smoke` command: `smoke run` checks a live site (after a deploy or a rollback) with a
 //! checks file, `smoke list` prints its checks, `smoke gate` is the release gate, `smoke
-//! schema` prints the JSON Schema of the two files. Exit codes are documented in
+//! schema` prints the JSON Schema of the two files, `smoke init` writes first versions of them
+//! from a stack's compose files. Exit codes are documented in
 //! `smoke/README.md` and [`smoke::exit`].
 
 use std::path::{Path, PathBuf};
@@ -36,6 +37,27 @@ enum Command {
     Gate(smoke::gate::GateArgs),
     /// Print the JSON Schema of the checks file or the gate file, for editors.
     Schema(SchemaArgs),
+    /// Write a first gate file, test override and checks file from a stack's compose files.
+    Init(InitArgs),
+}
+
+/// Options of `smoke init`.
+#[derive(Debug, Args)]
+struct InitArgs {
+    /// The stack's production compose files (what `docker compose -f` takes).
+    #[arg(required = true, value_name = "COMPOSE_FILE")]
+    compose_files: Vec<PathBuf>,
+    /// Where to write `gate.toml`, `compose.smoke.yml` and `checks.toml` [default: the first
+    /// compose file's folder].
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// The env file the compose files' `${VAR}` are substituted from (e.g. `.env.example`);
+    /// needed when they require variables (`${VAR:?...}`). The gate file names it.
+    #[arg(long, value_name = "FILE")]
+    env_file: Option<PathBuf>,
+    /// Replace the files when they exist.
+    #[arg(long)]
+    force: bool,
 }
 
 /// Options of `smoke schema`.
@@ -147,6 +169,7 @@ async fn main() -> ExitCode {
         Command::List(args) => list(&args),
         Command::Gate(args) => return smoke::gate::main(args).await,
         Command::Schema(args) => schema(&args),
+        Command::Init(args) => init(args).await,
     };
     match result {
         Ok(code) => exit::code(code),
@@ -264,11 +287,45 @@ fn schema(args: &SchemaArgs) -> Result<u8, Fatal> {
         SchemaFile::Checks => smoke::catalog::json_schema(),
         SchemaFile::Gate => smoke::gate::spec::json_schema(),
     };
-    println!(
-        "{}",
-        serde_json::to_string_pretty(&schema).unwrap_or_default()
-    );
-    Ok(exit::SUCCESS)
+    let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
+    text.push('\n');
+    print_out(&text)
+}
+
+/// Prints to stdout; a reader that went away (`smoke schema | head`) ends the command
+/// quietly instead of a panic.
+fn print_out(text: &str) -> Result<u8, Fatal> {
+    use std::io::Write as _;
+    let mut out = std::io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(exit::SUCCESS),
+        Err(e) if e.kind() == std::io::ErrorKind::BrokenPipe => Ok(exit::SUCCESS),
+        Err(e) => Err(Fatal::usage(format!(
+            "failed to write to standard output\n  caused by: {e}"
+        ))),
+    }
+}
+
+async fn init(args: InitArgs) -> Result<u8, Fatal> {
+    let options = smoke::init::InitOptions {
+        compose_files: args.compose_files,
+        out: args.out,
+        env_file: args.env_file,
+        force: args.force,
+    };
+    let written = smoke::init::init(&options)
+        .await
+        .map_err(|e| Fatal::usage(e.to_string()))?;
+    let mut text = String::new();
+    for file in &written.files {
+        text.push_str(&format!("wrote {}\n", file.display()));
+    }
+    text.push_str(&format!(
+        "{} guesses to review: the `# REVIEW:` lines at the top of each file. Then: smoke gate {}\n",
+        written.reviews,
+        written.dir.display()
+    ));
+    print_out(&text)
 }
 
 fn list(args: &ListArgs) -> Result<u8, Fatal> {
@@ -279,8 +336,8 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
         .filter(|s| selection.includes(&s.category))
         .collect();
     let width = steps.iter().map(|s| s.name.len()).max().unwrap_or(4).max(4);
-    println!(
-        "{:<width$}  {:<12}  {:<8}  PROVES",
+    let mut text = format!(
+        "{:<width$}  {:<12}  {:<8}  PROVES\n",
         "NAME", "CATEGORY", "NEEDS"
     );
     for step in steps {
@@ -296,12 +353,12 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
         } else {
             needs.join(",")
         };
-        println!(
-            "{:<width$}  {:<12}  {:<8}  {}",
+        text.push_str(&format!(
+            "{:<width$}  {:<12}  {:<8}  {}\n",
             step.name, step.category, needs, step.proves
-        );
+        ));
     }
-    Ok(exit::SUCCESS)
+    print_out(&text)
 }
 
 async fn run(args: RunArgs) -> Result<u8, Fatal> {

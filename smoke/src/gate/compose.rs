@@ -248,6 +248,23 @@ pub struct ServiceConfig {
     pub restart: Option<String>,
     #[serde(default)]
     pub volumes: Vec<MountConfig>,
+    /// The command, as compose normalises it (a list of words), or null when the image's
+    /// own applies.
+    #[serde(default)]
+    pub command: Option<serde_json::Value>,
+    /// The entrypoint, like `command`.
+    #[serde(default)]
+    pub entrypoint: Option<serde_json::Value>,
+    /// The container's variables (`environment:` and `env_file:`), interpolated; a name
+    /// passed through without a value is null.
+    #[serde(default)]
+    pub environment: BTreeMap<String, Option<String>>,
+    /// `{ test = [...], interval, ..., disable }`, as written.
+    #[serde(default)]
+    pub healthcheck: Option<serde_json::Value>,
+    /// Ports open to other services only (`expose:`).
+    #[serde(default)]
+    pub expose: Vec<serde_json::Value>,
 }
 
 /// One entry of a service's `volumes` in the resolved configuration.

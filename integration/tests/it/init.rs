@@ -1,0 +1,159 @@
+//! `smoke init` on real compose files: the three example stacks and a stack of the usual
+//! tutorial shape (`fixtures/init/tutorial/`). The generated gate file and checks file must
+//! load as the gate loads them, name the stack's own public and internal services, and the
+//! command must refuse to overwrite and explain a compose file that does not parse.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+use crate::common::{self, gate_runs_dir, smoke_bin, workspace_root};
+
+fn init(compose: &[&str], env_file: &str, out: &PathBuf, extra: &[&str]) -> Output {
+    let root = workspace_root().join("fixtures");
+    let mut command = Command::new(smoke_bin());
+    command.arg("init");
+    for file in compose {
+        command.arg(root.join(file));
+    }
+    command
+        .arg("--env-file")
+        .arg(root.join(env_file))
+        .arg("--out")
+        .arg(out)
+        .args(extra);
+    command.output().expect("`smoke init` starts")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = gate_runs_dir().join(format!("init-{name}"));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+#[rstest::rstest]
+#[case::reference("azionelab", &["azionelab/infra/docker/compose.yml"], "azionelab/.env.example", "nginx", &["backend", "postgres"])]
+#[case::stage("stage", &["stage/compose.yml"], "stage/.env.example", "next", &["django", "pgdb"])]
+#[case::multienv("multienv", &["multienv/app/compose.yml"], "multienv/.env.example", "", &[])]
+#[case::tutorial("tutorial", &["init/tutorial/compose.yml"], "init/tutorial/.env.example", "nginx", &["db", "web"])]
+fn init_writes_a_gate_file_and_checks_file_that_load(
+    #[case] name: &str,
+    #[case] compose: &[&str],
+    #[case] env_file: &str,
+    #[case] public: &str,
+    #[case] internal: &[&str],
+) {
+    if !common::require_engine("init_writes_a_gate_file_and_checks_file_that_load") {
+        return;
+    }
+    let out = scratch(name);
+    let output = init(compose, env_file, &out, &[]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(
+        output.status.code(),
+        Some(0),
+        "`smoke init` failed on {compose:?}:\n{stdout}\n{stderr}"
+    );
+    assert!(
+        stdout.contains("guesses to review") && stdout.contains("smoke gate"),
+        "it must say what to do next:\n{stdout}"
+    );
+    for file in ["gate.toml", "compose.smoke.yml", "checks.toml"] {
+        assert!(
+            out.join(file).is_file(),
+            "{file} was not written:\n{stdout}"
+        );
+    }
+    let spec = smoke::gate::spec::StackSpec::load(&out)
+        .unwrap_or_else(|e| panic!("the generated gate file does not load: {e:#}"));
+    smoke::catalog::load(&spec.checks_file())
+        .unwrap_or_else(|e| panic!("the generated checks file does not load: {e:#}"));
+    let gate = std::fs::read_to_string(out.join("gate.toml")).expect("read gate.toml");
+    if !public.is_empty() {
+        assert_eq!(spec.public.service, public, "{gate}");
+        let override_file =
+            std::fs::read_to_string(out.join("compose.smoke.yml")).expect("read the override");
+        let section = override_file
+            .split_once(&format!("\n  {public}:\n"))
+            .map(|(_, rest)| {
+                rest.split("\n  ")
+                    .find(|l| !l.trim_start().starts_with('#'))
+            })
+            .unwrap_or_default()
+            .unwrap_or_default();
+        assert!(
+            section.trim_start().starts_with("ports: !override"),
+            "the test override must replace the public service's fixed ports:\n{override_file}"
+        );
+    }
+    for service in internal {
+        assert!(
+            spec.internal_services.iter().any(|s| s == service),
+            "`{service}` publishes nothing and must be internal:\n{gate}"
+        );
+    }
+    assert!(!stdout.contains("panicked") && !stderr.contains("panicked"));
+}
+
+#[test]
+fn init_refuses_to_overwrite_without_force() {
+    if !common::require_engine("init_refuses_to_overwrite_without_force") {
+        return;
+    }
+    let out = scratch("overwrite");
+    let compose = ["init/tutorial/compose.yml"];
+    let env = "init/tutorial/.env.example";
+    assert_eq!(init(&compose, env, &out, &[]).status.code(), Some(0));
+    std::fs::write(out.join("checks.toml"), "# edited by hand\n").expect("edit checks.toml");
+    let again = init(&compose, env, &out, &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&again.stdout),
+        String::from_utf8_lossy(&again.stderr)
+    );
+    assert_eq!(again.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("checks.toml") && text.contains("--force"),
+        "{text}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(out.join("checks.toml")).unwrap(),
+        "# edited by hand\n",
+        "a refused init must not touch the files"
+    );
+    assert_eq!(
+        init(&compose, env, &out, &["--force"]).status.code(),
+        Some(0)
+    );
+}
+
+#[test]
+fn init_explains_a_compose_file_that_does_not_parse() {
+    if !common::require_engine("init_explains_a_compose_file_that_does_not_parse") {
+        return;
+    }
+    let out = scratch("unparsable");
+    std::fs::create_dir_all(&out).expect("create the scratch folder");
+    let compose = out.join("compose.yml");
+    std::fs::write(&compose, "services:\n  web:\n    image: [unclosed\n").expect("write");
+    let output = Command::new(smoke_bin())
+        .arg("init")
+        .arg(&compose)
+        .output()
+        .expect("`smoke init` starts");
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(output.status.code(), Some(2), "{text}");
+    assert!(
+        text.contains("compose.yml"),
+        "the error must name the file:\n{text}"
+    );
+    assert!(!text.contains("panicked"), "{text}");
+    assert!(
+        !out.join("gate.toml").exists(),
+        "nothing is written on an error"
+    );
+}
