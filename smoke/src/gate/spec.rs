@@ -175,14 +175,16 @@ impl GeneratedSecret {
     }
 }
 
+/// A string or a list of strings, as written (the schema of `after`).
+#[derive(Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+enum OneOrMany {
+    One(String),
+    Many(Vec<String>),
+}
+
 /// A string or a list of strings.
 fn one_or_many<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum OneOrMany {
-        One(String),
-        Many(Vec<String>),
-    }
     Ok(match OneOrMany::deserialize(d)? {
         OneOrMany::One(one) => vec![one],
         OneOrMany::Many(many) => many,
@@ -262,7 +264,7 @@ pub struct Operation {
     /// Operations that must have succeeded first (`"migrate"` or `["migrate", ...]`);
     /// without it, operations run concurrently.
     #[serde(default, deserialize_with = "one_or_many")]
-    #[schemars(with = "Vec<String>")]
+    #[schemars(with = "OneOrMany")]
     pub after: Vec<String>,
     /// Variables of the stack (its env file, `[env]`, generated secrets) passed to the
     /// command by name; their values never appear on a command line.
