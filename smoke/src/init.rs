@@ -719,6 +719,12 @@ fn reviews(input: &Input, f: &Findings) -> Reviews {
                     "`{django}` has a healthcheck and `up --wait` runs before `migrate`: it must not need the migrations."
                 ));
             }
+            r.gate.push(match &f.static_files {
+                Some(seen) => format!(
+                    "`collectstatic` runs as an operation because static files live on {seen}; remove it if the image collects them at build."
+                ),
+                None => "no static volume: the image is taken to collect static files at build (e.g. WhiteNoise); add a `collectstatic` operation if it does not.".to_owned(),
+            });
         }
         None => r.gate.push(
             "no Django service recognised: add `[[operations]]` (migrate) and `[[command_assertions]]` (check --deploy) by hand.".to_owned(),
@@ -867,13 +873,16 @@ fn render_gate(input: &Input, f: &Findings, reviews: &[String]) -> String {
     }
     if let Some(django) = &f.django {
         out.push_str("\n# One-shot commands run once the stack is up (`docker compose run --rm`); each must exit 0.\n# They run concurrently: order one after another with `after = \"migrate\"`.\n");
-        for (name, command) in [
-            ("migrate", ["python", "manage.py", "migrate", "--noinput"]),
-            (
+        let mut operations = vec![("migrate", ["python", "manage.py", "migrate", "--noinput"])];
+        // A shared static volume is filled at run time; without one, the image collects at
+        // build (WhiteNoise) and a read-only or root-owned STATIC_ROOT makes it fail here.
+        if f.static_files.is_some() {
+            operations.push((
                 "collectstatic",
                 ["python", "manage.py", "collectstatic", "--noinput"],
-            ),
-        ] {
+            ));
+        }
+        for (name, command) in operations {
             out.push_str(&format!(
                 "[[operations]]\nname = {}\nservice = {}\ncommand = {}\n\n",
                 q(name),

@@ -157,3 +157,83 @@ fn init_explains_a_compose_file_that_does_not_parse() {
         "nothing is written on an error"
     );
 }
+
+/// Replaces `from` with `to` in `file`, which must hold `from`: an edit the README documents.
+fn edit(file: &std::path::Path, from: &str, to: &str) {
+    let text = std::fs::read_to_string(file).expect("read a generated file");
+    assert!(
+        text.contains(from),
+        "{}: the documented edit expects `{from}`:\n{text}",
+        file.display()
+    );
+    std::fs::write(file, text.replacen(from, to, 1)).expect("write the edited file");
+}
+
+/// "A team should start from something that runs": `smoke init` on the stage stack's
+/// production compose file, plus the edits `fixtures/init/README.md` lists (each answers one
+/// REVIEW line), then the real gate on it.
+#[tokio::test]
+async fn init_output_gates_the_stage_stack_after_the_documented_edits() {
+    if !common::require_engine("init_output_gates_the_stage_stack_after_the_documented_edits") {
+        return;
+    }
+    let out = scratch("stage-gated");
+    let output = init(&["stage/compose.yml"], "stage/.env.example", &out, &[]);
+    assert_eq!(output.status.code(), Some(0), "{output:?}");
+    let gate = out.join("gate.toml");
+    // 1. The team's own test override (test settings over plain HTTP, a mail catcher) instead
+    //    of the generated one, and the mail catcher it adds declared as test-only.
+    edit(
+        &gate,
+        "\"compose.smoke.yml\"]",
+        "\"../../../fixtures/stage/compose.test.yml\"]\ntest_only_services = [\"mail\"]",
+    );
+    // 2. `check --deploy` with the production settings, which the test override replaces.
+    edit(
+        &gate,
+        "\"check\", \"--deploy\",",
+        "\"check\", \"--deploy\", \"--settings\", \"config.settings\",",
+    );
+    // 3. The stack's health path.
+    edit(
+        &out.join("checks.toml"),
+        "path = \"/health/\"",
+        "path = \"/api/health/\"",
+    );
+
+    let options = smoke::gate::GateOptions {
+        stack: out.clone(),
+        overrides: Vec::new(),
+        runs_dir: gate_runs_dir(),
+        skip_build: false,
+        selection: smoke::runner::Selection::All,
+    };
+    let outcome = smoke::gate::run_gate(&options, &smoke::runner::NoProgress).await;
+    assert_eq!(
+        outcome.verdict,
+        smoke::gate::Verdict::Passed,
+        "the gate failed on `smoke init`'s files for the stage stack: {:?}\n{}",
+        outcome.failed(),
+        smoke::gate::cli::render(&outcome)
+    );
+    for name in [
+        "health.ok",
+        "pages.home",
+        "routing.admin_reaches_django",
+        "routing.unknown_api_is_404",
+        "operations.migrate",
+        "infra.health_fails_when_database_down",
+        "infra.data_survives_recreation",
+    ] {
+        assert!(
+            outcome.report.check(name).is_some(),
+            "`{name}` was not reported:\n{}",
+            smoke::gate::cli::render(&outcome)
+        );
+    }
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "{:?}",
+        outcome.report.leftovers
+    );
+}
