@@ -113,6 +113,14 @@ pub(crate) fn reference_checks() -> String {
         .to_string()
 }
 
+/// How many checks the reference checks file holds.
+pub(crate) fn reference_check_count() -> usize {
+    smoke::catalog::load(std::path::Path::new(&reference_checks()))
+        .expect("the reference checks file loads")
+        .steps()
+        .count()
+}
+
 /// `smoke run` of the reference checks (a later `--checks` wins) with short deadlines, so
 /// failure paths stay fast.
 pub(crate) fn smoke_run(base_url: &str, extra: &[&str]) -> assert_cmd::Command {
@@ -131,7 +139,18 @@ pub(crate) fn smoke_run(base_url: &str, extra: &[&str]) -> assert_cmd::Command {
         "2s",
     ];
     args.extend_from_slice(extra);
-    smoke(&args)
+    let mut command = smoke(&args);
+    // What the gate's fixture command and secrets give the reference checks; the fake site
+    // takes these. The staff token stays per test: its absence is a tested case.
+    command
+        .env("SMOKE_USER_TOKEN", crate::common::fake_site::USER_TOKEN)
+        .env(
+            "SMOKE_STAFF_PASSWORD",
+            crate::common::fake_site::STAFF_PASSWORD,
+        )
+        .env("PAST_SHOW_ID", "900001")
+        .env("UNPUBLISHED_SHOW_ID", "900002");
+    command
 }
 
 #[test]

@@ -19,7 +19,13 @@ use super::http_server::{HttpRequest, Reply, Server, serve, serve_tls};
 pub const STAFF_TOKEN: &str = "5m0ke5ecret0f40hexchars0000000000000000a";
 
 pub const INDEX: &str = "<!doctype html><html><head><meta name=\"app\" content=\"azionelab\"><title>AzioneLab</title></head><body><div id=\"app\"></div></body></html>";
-const ADMIN_LOGIN: &str = "<!doctype html><html><head><title>Log in | Django site admin</title></head><body><h1>Django administration</h1><form method=\"post\" id=\"login-form\"></form></body></html>";
+const ADMIN_LOGIN: &str = "<!doctype html><html><head><title>Log in | Django site admin</title></head><body><h1>Django administration</h1><form method=\"post\" id=\"login-form\"><input type=\"hidden\" name=\"csrfmiddlewaretoken\" value=\"f4kecsrft0ken\"></form></body></html>";
+/// The admin password the fake's staff user signs in with (`SMOKE_STAFF_PASSWORD`).
+pub const STAFF_PASSWORD: &str = "fake-staff-password";
+/// A non-staff user's token (`SMOKE_USER_TOKEN`).
+pub const USER_TOKEN: &str = "0a5e70000000000000000000000000000000user";
+/// The largest request body nginx takes (`client_max_body_size 1m`).
+const BODY_LIMIT: usize = 1 << 20;
 
 /// Ways to break the fake; all off is the healthy stack.
 #[derive(Debug, Clone, Default)]
@@ -104,6 +110,8 @@ pub struct State {
     emails: Vec<Email>,
     /// Every request seen, `METHOD target`.
     pub log: Vec<String>,
+    /// `https` when served over TLS; the emails' links use it with the request's `Host`.
+    scheme: &'static str,
 }
 
 /// A running fake site.
@@ -121,7 +129,10 @@ impl FakeSite {
     }
 
     pub fn start_tls(faults: Faults, acceptor: tokio_rustls::TlsAcceptor) -> FakeSite {
-        let state = Arc::new(Mutex::new(State::default()));
+        let state = Arc::new(Mutex::new(State {
+            scheme: "https",
+            ..State::default()
+        }));
         let server = serve_tls(handler(faults, state.clone()), acceptor);
         FakeSite { server, state }
     }
@@ -219,11 +230,36 @@ fn show_json(show: &Show) -> Value {
     json!({"id": show.id, "title": show.title, "starts_at": "2099-06-01T19:00:00Z", "capacity": show.capacity, "seats_left": show.seats_left})
 }
 
+/// The origin the request was made to, as the site's links name it.
+fn origin(state: &State, request: &HttpRequest) -> String {
+    let scheme = if state.scheme.is_empty() {
+        "http"
+    } else {
+        state.scheme
+    };
+    format!(
+        "{scheme}://{}",
+        request.header("Host").unwrap_or("azionelab.test")
+    )
+}
+
 fn route(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
     let path = request.path().to_owned();
     let method = request.method.as_str();
     if let Some(rest) = path.strip_prefix("/maildev/") {
         return maildev(state, rest);
+    }
+    if request.body.len() > BODY_LIMIT {
+        return Reply::html(
+            413,
+            "<html><center><h1>413 Request Entity Too Large</h1></center></html>",
+        );
+    }
+    let host = request.header("Host").unwrap_or_default();
+    let host_name = host.rsplit_once(':').map_or(host, |(name, _)| name);
+    if !["127.0.0.1", "localhost"].contains(&host_name) {
+        // Django's answer to a name outside ALLOWED_HOSTS.
+        return django(Reply::html(400, "<h1>Bad Request (400)</h1>"));
     }
     if path.starts_with("/static/") {
         if path == "/static/admin/css/base.css" {
@@ -237,6 +273,9 @@ fn route(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
         return Reply::html(404, "<html>404 Not Found</html>");
     }
     if path.starts_with("/admin/") && !faults.admin_not_proxied {
+        if method == "POST" {
+            return admin_sign_in(state, request);
+        }
         return django(Reply::html(200, ADMIN_LOGIN));
     }
     if !path.starts_with("/api/") {
@@ -393,7 +432,10 @@ fn book(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
             id,
             to: email.clone(),
             subject: format!("Confirm your booking {reference}"),
-            text: format!("Hello {name},\n\nConfirm your booking by opening this link:\nhttp://azionelab.test/confirm/?token={token}\n"),
+            text: format!(
+                "Hello {name},\n\nConfirm your booking by opening this link:\n{}/confirm/?token={token}\n",
+                origin(state, request)
+            ),
             attachment: None,
         });
     }
@@ -439,8 +481,10 @@ fn confirm(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
             to: booking.email.clone(),
             subject: format!("Your tickets for {title} ({})", booking.reference),
             text: format!(
-                "Hello {},\n\nhttp://azionelab.test/api/bookings/qr/?token={}\n",
-                booking.name, booking.token
+                "Hello {},\n\n{}/api/bookings/qr/?token={}\n",
+                booking.name,
+                origin(state, request),
+                booking.token
             ),
             attachment: Some((
                 format!("ticket-{}.png", booking.reference),
@@ -452,6 +496,27 @@ fn confirm(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
         200,
         &json!({"reference": booking.reference, "status": "confirmed"}),
     ))
+}
+
+/// Django's admin login: the form's CSRF token and a `Referer` on this origin, then the
+/// staff password, or the form again.
+fn admin_sign_in(state: &State, request: &HttpRequest) -> Reply {
+    let form: HashMap<String, String> = url::form_urlencoded::parse(&request.body)
+        .into_owned()
+        .collect();
+    let referer_ok = request
+        .header("Referer")
+        .is_some_and(|r| r.starts_with(&origin(state, request)));
+    if form.get("csrfmiddlewaretoken").map(String::as_str) != Some("f4kecsrft0ken") || !referer_ok {
+        return django(Reply::html(
+            403,
+            "<h1>Forbidden (403)</h1><p>CSRF verification failed.</p>",
+        ));
+    }
+    if form.get("password").map(String::as_str) == Some(STAFF_PASSWORD) {
+        return django(Reply::html(302, "").with_header("Location", "/admin/"));
+    }
+    django(Reply::html(200, ADMIN_LOGIN))
 }
 
 fn checkin(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
