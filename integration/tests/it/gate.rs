@@ -271,6 +271,54 @@ async fn gate_passes_on_the_stage_stack() {
 }
 
 #[test]
+fn gate_refuses_a_stack_that_publishes_a_fixed_host_port() {
+    if !common::require_engine("gate_refuses_a_stack_that_publishes_a_fixed_host_port") {
+        return;
+    }
+    // The trap of a test override merged without `!override`: production's port stays.
+    let dir = gate_runs_dir().join("fixed-port-stack");
+    std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
+    std::fs::write(
+        dir.join("compose.yml"),
+        "services:\n  web:\n    image: debian:bookworm-slim\n    ports:\n      - \"18080:80\"\n",
+    )
+    .expect("write compose.yml");
+    std::fs::write(
+        dir.join("compose.test.yml"),
+        "services:\n  web:\n    ports:\n      - \"127.0.0.1::80\"\n",
+    )
+    .expect("write compose.test.yml");
+    std::fs::write(
+        dir.join("gate.toml"),
+        "name = \"fixed-port\"\ncompose_files = [\"compose.yml\", \"compose.test.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n",
+    )
+    .expect("write gate.toml");
+    std::fs::copy(
+        workspace_root().join("fixtures/azionelab/checks.toml"),
+        dir.join("checks.toml"),
+    )
+    .expect("copy a checks file");
+    let output = Command::new(smoke_bin())
+        .arg("gate")
+        .arg(&dir)
+        .arg("--runs-dir")
+        .arg(gate_runs_dir())
+        .output()
+        .expect("`smoke gate` starts");
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(
+        output.status.code(),
+        Some(2),
+        "a fixed host port is a configuration error:\n{stdout}"
+    );
+    assert!(
+        stdout.contains("`web` 18080->80") && stdout.contains("ports: !override"),
+        "the error must name the port and the fix:\n{stdout}"
+    );
+    assert!(!stdout.contains("panicked"), "{stdout}");
+}
+
+#[test]
 fn gate_refuses_a_compose_file_that_does_not_parse() {
     let dir = gate_runs_dir().join("unparsable-stack");
     std::fs::create_dir_all(&dir).expect("create a scratch stack folder");

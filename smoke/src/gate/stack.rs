@@ -51,6 +51,10 @@ pub enum StackError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    #[error(
+        "the compose files of `{stack}` publish fixed host ports: {ports}; parallel runs would collide, and the gate would test whatever already holds them (in the test override, replace them with `ports: !override` and `\"127.0.0.1::PORT\"` entries, or `ports: !reset []` for a service that must publish nothing)"
+    )]
+    FixedHostPorts { stack: String, ports: String },
     #[error("failed to write `{path}`")]
     Io {
         path: PathBuf,
@@ -164,6 +168,36 @@ fn random_hex(bytes: usize) -> String {
         .collect()
 }
 
+/// Each `service host_port->container_port` that one of `services` publishes on a fixed host
+/// port (`"8080:80"`); an ephemeral one (`"127.0.0.1::80"`, `published` absent, empty or `0`)
+/// is fine. Only the services the gate publishes on purpose (the public one, the test-only
+/// ones) are a configuration error: any other publishing at all is what
+/// `infra.only_public_services_publish_ports` reports as a failed check.
+pub fn fixed_host_ports(config: &ComposeConfig, services: &[&str]) -> Vec<String> {
+    let mut fixed = Vec::new();
+    for (name, service) in &config.services {
+        if !services.contains(&name.as_str()) {
+            continue;
+        }
+        for port in &service.ports {
+            let published = match port.get("published") {
+                Some(serde_json::Value::String(p)) => p.trim().to_owned(),
+                Some(serde_json::Value::Number(n)) => n.to_string(),
+                _ => String::new(),
+            };
+            if published.is_empty() || published == "0" {
+                continue;
+            }
+            let target = port
+                .get("target")
+                .map(|t| t.to_string().trim_matches('"').to_owned())
+                .unwrap_or_else(|| "?".into());
+            fixed.push(format!("`{name}` {published}->{target}"));
+        }
+    }
+    fixed
+}
+
 impl Stack {
     /// Resolves the configuration (catching a compose file that does not parse), generates
     /// this run's secrets and attaches the ownership labels. Starts nothing.
@@ -227,6 +261,17 @@ impl Stack {
             &run_id,
         )
         .await?;
+
+        let published: Vec<&str> = std::iter::once(spec.public.service.as_str())
+            .chain(spec.test_only_services.iter().map(String::as_str))
+            .collect();
+        let fixed = fixed_host_ports(&config, &published);
+        if !fixed.is_empty() {
+            return Err(StackError::FixedHostPorts {
+                stack: spec.name.clone(),
+                ports: fixed.join(", "),
+            });
+        }
 
         let staff_token = Secret::new(random_hex(20));
         Ok(Stack {
@@ -628,6 +673,29 @@ fn labels_override(config: &ComposeConfig, run_id: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fixed_host_ports_are_found_and_ephemeral_ones_pass() {
+        // As `docker compose config --format json` prints `"80:80"`, `"127.0.0.1::443"`
+        // and `"127.0.0.1:5432:5432"`.
+        let config: ComposeConfig = serde_json::from_value(serde_json::json!({
+            "services": {
+                "nginx": {"ports": [
+                    {"mode": "ingress", "target": 80, "published": "80", "protocol": "tcp"},
+                    {"mode": "ingress", "host_ip": "127.0.0.1", "target": 443, "protocol": "tcp"},
+                ]},
+                "db": {"ports": [{"host_ip": "127.0.0.1", "target": 5432, "published": "5432"}]},
+                "mail": {"ports": [{"target": 1080, "published": ""}, {"target": 1025, "published": "0"}]},
+            }
+        }))
+        .unwrap();
+        assert_eq!(
+            fixed_host_ports(&config, &["nginx", "mail", "db"]),
+            ["`db` 5432->5432", "`nginx` 80->80"]
+        );
+        // Another service's ports are `infra.only_public_services_publish_ports`' to report.
+        assert_eq!(fixed_host_ports(&config, &["nginx"]), ["`nginx` 80->80"]);
+    }
 
     #[test]
     fn labels_cover_services_networks_and_owned_volumes() {
