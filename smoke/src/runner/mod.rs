@@ -252,9 +252,21 @@ impl fmt::Display for NotReady {
 
 impl std::error::Error for NotReady {}
 
+/// How many identical definitive answers in a row, over at least [`UNCHANGING_FOR`], end the
+/// wait for readiness early.
+const UNCHANGING_ANSWERS: u32 = 5;
+const UNCHANGING_FOR: Duration = Duration::from_secs(5);
+
+/// A client error that waiting does not fix: not 408 (timeout), 425 (too early) or 429 (rate
+/// limited), which may pass.
+fn definitive(status: u16) -> bool {
+    (400..500).contains(&status) && !matches!(status, 408 | 425 | 429)
+}
+
 /// Polls the suite's health endpoint until it meets its expectations, with a delay growing from
 /// 100 ms to 2 s, until `deadline`. DNS, TLS and redirect-loop failures end the wait at once:
-/// waiting does not fix them.
+/// waiting does not fix them; so does the same definitive 4xx answer, byte for byte, 5 times
+/// in a row over at least 5 s.
 pub async fn wait_ready(
     target: &Target,
     suite: &Suite,
@@ -290,6 +302,8 @@ pub async fn wait_ready(
         suite.readiness.expects.clone()
     };
     let mut delay = Duration::from_millis(100);
+    // The same definitive client-error answer, how many times in a row, since when.
+    let mut same: Option<(u16, Vec<u8>, u32, Instant)> = None;
     loop {
         let (last_seen, kind, causes, hint) = match http.send(&request, &empty).await {
             Ok(response) => {
@@ -299,6 +313,45 @@ pub async fn wait_ready(
                     .collect();
                 if mismatches.is_empty() {
                     return Ok(());
+                }
+                if definitive(response.status) {
+                    same = match same.take() {
+                        Some((status, body, count, since))
+                            if status == response.status && body == response.body =>
+                        {
+                            Some((status, body, count + 1, since))
+                        }
+                        _ => Some((response.status, response.body.clone(), 1, Instant::now())),
+                    };
+                } else {
+                    same = None;
+                }
+                if let Some((status, _, count, since)) = &same
+                    && *count >= UNCHANGING_ANSWERS
+                    && since.elapsed() >= UNCHANGING_FOR
+                {
+                    let mut seen = format!(
+                        "status {status}, the same answer {count} times in a row over {:.1?}: waiting does not change it",
+                        since.elapsed()
+                    );
+                    if let Some(excerpt) = response.excerpt() {
+                        seen.push_str(&format!(
+                            " (body: {})",
+                            crate::check::excerpt(excerpt.as_bytes(), 200)
+                        ));
+                    }
+                    let hint = match status {
+                        401 | 403 => {
+                            "the health path needs credentials the run does not have, or refuses them"
+                        }
+                        404 | 410 => {
+                            "is the base URL the site's root? does the health path exist, and does the proxy route it to the backend?"
+                        }
+                        _ => {
+                            "the health request itself is refused: check the health path, the Host and the proxy's rules"
+                        }
+                    };
+                    return Err(not_ready(seen, None, Vec::new(), Some(hint.to_owned())));
                 }
                 let host = suite.readiness.host.as_deref();
                 if let Some(placeholder) = http.placeholder(host)

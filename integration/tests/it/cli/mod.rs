@@ -281,6 +281,25 @@ fn run_exits_3_when_health_never_becomes_ok_and_says_what_it_last_saw() {
 }
 
 #[test]
+fn readiness_gives_up_early_on_an_answer_that_does_not_change() {
+    let server = serve(Arc::new(|_: &_| {
+        Reply::json(404, &serde_json::json!({"detail": "Not found."}))
+    }));
+    let started = std::time::Instant::now();
+    run(&mut smoke_run(&server.url(), &["--ready-timeout", "60s"]))
+        .assert_code(3)
+        .assert_stderr_contains("status 404, the same answer")
+        .assert_stderr_contains("times in a row")
+        .assert_stderr_contains("waiting does not change it")
+        .assert_stderr_contains("does the health path exist");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "it waited {:?} for an answer that cannot change",
+        started.elapsed()
+    );
+}
+
+#[test]
 fn run_exits_3_when_health_answers_html() {
     let server = serve(Arc::new(|_: &_| Reply::html(200, "<html>hello</html>")));
     run(&mut smoke_run(&server.url(), &["--ready-timeout", "300ms"]))
