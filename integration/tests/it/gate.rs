@@ -231,6 +231,74 @@ async fn gate_passes_on_the_multienv_stack() {
     );
 }
 
+/// `allow` on a command assertion: the reference stack with DEBUG on fails `check --deploy`
+/// with `security.W018`; allowing exactly that id makes the assertion pass, while the HTTP
+/// check DEBUG breaks still fails.
+#[tokio::test]
+async fn an_allowed_system_check_id_passes_check_deploy() {
+    if !common::require_engine("an_allowed_system_check_id_passes_check_deploy") {
+        return;
+    }
+    let reference = workspace_root().join("fixtures/azionelab");
+    let abs = |p: &str| reference.join(p).display().to_string();
+    let gate = std::fs::read_to_string(reference.join("gate.toml")).expect("read gate.toml");
+    let edits = [
+        (
+            "compose_files = [\"infra/docker/compose.yml\", \"infra/docker/compose.test.yml\"]",
+            format!(
+                "compose_files = [{:?}, {:?}]\nchecks = {:?}",
+                abs("infra/docker/compose.yml"),
+                abs("infra/docker/compose.test.yml"),
+                abs("checks.toml")
+            ),
+        ),
+        (
+            "env_file = \".env.example\"",
+            format!("env_file = {:?}", abs(".env.example")),
+        ),
+        (
+            "name = \"infra.check_deploy_clean\"",
+            "name = \"infra.check_deploy_clean\"\nallow = { \"security.W018\" = \"a test of allow\" }"
+                .to_owned(),
+        ),
+    ];
+    let mut text = gate;
+    for (from, to) in &edits {
+        assert!(
+            text.contains(from),
+            "fixtures/azionelab/gate.toml no longer has `{from}`"
+        );
+        text = text.replacen(from, to, 1);
+    }
+    let dir = gate_runs_dir().join("allow-stack");
+    std::fs::create_dir_all(&dir).expect("create the stack folder");
+    std::fs::write(dir.join("gate.toml"), text).expect("write gate.toml");
+
+    let options = GateOptions {
+        stack: dir,
+        overrides: vec![workspace_root().join("fixtures/broken/debug-on/compose.override.yml")],
+        skip_build: true,
+        ..reference_options()
+    };
+    let outcome = run_gate(&options, &NoProgress).await;
+    let failed = outcome.failed();
+    assert!(
+        !failed.contains(&"infra.check_deploy_clean"),
+        "the allowed id still failed the assertion:\n{}",
+        smoke::gate::cli::render(&outcome)
+    );
+    assert!(
+        failed.contains(&"routing.unknown_api_is_json_404"),
+        "the variant did not apply:\n{}",
+        smoke::gate::cli::render(&outcome)
+    );
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "{:?}",
+        outcome.report.leftovers
+    );
+}
+
 #[tokio::test]
 async fn gate_passes_on_the_stage_stack() {
     if !common::require_engine("gate_passes_on_the_stage_stack") {

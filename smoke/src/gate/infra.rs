@@ -278,6 +278,9 @@ async fn read_only_rest(
                 .await
             {
                 Ok(out) if out.success => Assertion::pass(&assertion.name, started),
+                Ok(out) if assertion.allowed(&out.combined()).is_ok() => {
+                    Assertion::pass(&assertion.name, started)
+                }
                 Ok(out) => Assertion::fail(
                     &assertion.name,
                     started,
@@ -288,10 +291,35 @@ async fn read_only_rest(
                             assertion.command.join(" "),
                             assertion.service
                         ),
-                        expected: "exit status 0".into(),
-                        actual: match out.code {
-                            Some(code) => format!("exit status {code}"),
-                            None => "killed by a signal".into(),
+                        expected: if assertion.allow.is_empty() {
+                            "exit status 0".into()
+                        } else {
+                            format!(
+                                "exit status 0, or only the allowed ids {}",
+                                assertion
+                                    .allow
+                                    .keys()
+                                    .map(|k| format!("`{k}`"))
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            )
+                        },
+                        actual: {
+                            let status = match out.code {
+                                Some(code) => format!("exit status {code}"),
+                                None => "killed by a signal".into(),
+                            };
+                            match assertion.allowed(&out.combined()) {
+                                Err(refused) if !refused.is_empty() => format!(
+                                    "{status}, reporting {}",
+                                    refused
+                                        .iter()
+                                        .map(|k| format!("`{k}`"))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                                _ => status,
+                            }
                         },
                         excerpt: Some(tail(&out.combined(), 20)),
                         hint: assertion.hint.clone(),

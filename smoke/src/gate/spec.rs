@@ -308,6 +308,40 @@ pub struct CommandAssertion {
     /// What to do when it fails.
     #[serde(default)]
     pub hint: Option<String>,
+    /// Django system-check ids (`security.W008`) the stack accepts, each with its reason
+    /// (`{ "security.W008" = "TLS ends at the load balancer" }`). When the command fails and
+    /// every id in its output is allowed, the assertion passes; an id not listed fails it.
+    #[serde(default)]
+    pub allow: BTreeMap<String, String>,
+}
+
+impl CommandAssertion {
+    /// Whether a failed run's output is only made of allowed system-check ids: `Ok` with the
+    /// ids seen, or `Err` with the ids not allowed (empty when the output names none, so a
+    /// crash is never taken for allowed warnings).
+    pub fn allowed(&self, output: &str) -> Result<Vec<String>, Vec<String>> {
+        static ID: std::sync::OnceLock<Option<regex::Regex>> = std::sync::OnceLock::new();
+        let id = ID.get_or_init(|| {
+            regex::Regex::new(r"\(([a-z_][a-z0-9_]*(?:\.[a-z0-9_]+)*\.[CEWID]\d{3})\)").ok()
+        });
+        let mut seen: Vec<String> = id
+            .iter()
+            .flat_map(|id| id.captures_iter(output))
+            .map(|c| c[1].to_owned())
+            .collect();
+        seen.sort();
+        seen.dedup();
+        let refused: Vec<String> = seen
+            .iter()
+            .filter(|i| !self.allow.contains_key(*i))
+            .cloned()
+            .collect();
+        if self.allow.is_empty() || seen.is_empty() || !refused.is_empty() {
+            Err(refused)
+        } else {
+            Ok(seen)
+        }
+    }
 }
 
 /// Why a stack description could not be used.
@@ -575,6 +609,38 @@ pub fn interpolate(value: &str, vars: &BTreeMap<String, String>) -> String {
 mod tests {
     use super::*;
     use rstest::rstest;
+
+    #[test]
+    fn allowed_system_check_ids_pass_and_any_other_fails() {
+        let assertion: CommandAssertion = toml::from_str(
+            "name = \"infra.check_deploy_clean\"\nservice = \"web\"\ncommand = [\"python\"]\n\
+             [allow]\n\"security.W008\" = \"TLS ends at the load balancer\"\n",
+        )
+        .unwrap();
+        let only_allowed = "System check identified some issues:\n\nWARNINGS:\n?: (security.W008) Your SECURE_SSL_REDIRECT setting is not set to True.\n\nSystem check identified 1 issue (0 silenced).\n";
+        assert_eq!(
+            assertion.allowed(only_allowed),
+            Ok(vec!["security.W008".to_owned()])
+        );
+        let another = format!(
+            "{only_allowed}?: (security.W004) You have not set SECURE_HSTS_SECONDS.\nshows.Show: (models.W042) Auto-created primary key.\n"
+        );
+        assert_eq!(
+            assertion.allowed(&another),
+            Err(vec!["models.W042".to_owned(), "security.W004".to_owned()])
+        );
+        // A crash names no id: never taken for allowed warnings.
+        assert_eq!(
+            assertion.allowed("Traceback (most recent call last):\nImportError: x\n"),
+            Err(vec![])
+        );
+        // Without `allow`, nothing is allowed.
+        let strict = CommandAssertion {
+            allow: BTreeMap::new(),
+            ..assertion
+        };
+        assert!(strict.allowed(only_allowed).is_err());
+    }
 
     #[test]
     fn required_services_and_the_infra_project_parse() {
