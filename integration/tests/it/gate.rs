@@ -338,29 +338,14 @@ async fn gate_passes_on_the_stage_stack() {
     );
 }
 
-#[test]
-fn gate_refuses_a_stack_that_publishes_a_fixed_host_port() {
-    if !common::require_engine("gate_refuses_a_stack_that_publishes_a_fixed_host_port") {
-        return;
-    }
-    // The trap of a test override merged without `!override`: production's port stays.
-    let dir = gate_runs_dir().join("fixed-port-stack");
+/// `smoke gate` on a scratch stack made of `files` (name, text) beside a valid checks file,
+/// so what is under test is the only thing wrong; returns its exit code and stdout.
+fn gate_on_scratch_stack(name: &str, files: &[(&str, &str)]) -> (Option<i32>, String) {
+    let dir = gate_runs_dir().join(name);
     std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
-    std::fs::write(
-        dir.join("compose.yml"),
-        "services:\n  web:\n    image: debian:bookworm-slim\n    ports:\n      - \"18080:80\"\n",
-    )
-    .expect("write compose.yml");
-    std::fs::write(
-        dir.join("compose.test.yml"),
-        "services:\n  web:\n    ports:\n      - \"127.0.0.1::80\"\n",
-    )
-    .expect("write compose.test.yml");
-    std::fs::write(
-        dir.join("gate.toml"),
-        "name = \"fixed-port\"\ncompose_files = [\"compose.yml\", \"compose.test.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n",
-    )
-    .expect("write gate.toml");
+    for (file, text) in files {
+        std::fs::write(dir.join(file), text).expect("write a scratch stack file");
+    }
     std::fs::copy(
         workspace_root().join("fixtures/azionelab/checks.toml"),
         dir.join("checks.toml"),
@@ -373,9 +358,36 @@ fn gate_refuses_a_stack_that_publishes_a_fixed_host_port() {
         .arg(gate_runs_dir())
         .output()
         .expect("`smoke gate` starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(!stdout.contains("panicked"), "{stdout}");
+    (output.status.code(), stdout)
+}
+
+#[test]
+fn gate_refuses_a_stack_that_publishes_a_fixed_host_port() {
+    if !common::require_engine("gate_refuses_a_stack_that_publishes_a_fixed_host_port") {
+        return;
+    }
+    // The trap of a test override merged without `!override`: production's port stays.
+    let (code, stdout) = gate_on_scratch_stack(
+        "fixed-port-stack",
+        &[
+            (
+                "compose.yml",
+                "services:\n  web:\n    image: debian:bookworm-slim\n    ports:\n      - \"18080:80\"\n",
+            ),
+            (
+                "compose.test.yml",
+                "services:\n  web:\n    ports:\n      - \"127.0.0.1::80\"\n",
+            ),
+            (
+                "gate.toml",
+                "name = \"fixed-port\"\ncompose_files = [\"compose.yml\", \"compose.test.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n",
+            ),
+        ],
+    );
     assert_eq!(
-        output.status.code(),
+        code,
         Some(2),
         "a fixed host port is a configuration error:\n{stdout}"
     );
@@ -383,39 +395,22 @@ fn gate_refuses_a_stack_that_publishes_a_fixed_host_port() {
         stdout.contains("`web` 18080->80") && stdout.contains("ports: !override"),
         "the error must name the port and the fix:\n{stdout}"
     );
-    assert!(!stdout.contains("panicked"), "{stdout}");
 }
 
 #[test]
 fn gate_refuses_a_compose_file_that_does_not_parse() {
-    let dir = gate_runs_dir().join("unparsable-stack");
-    std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
-    std::fs::write(
-        dir.join("compose.yml"),
-        "services:\n  web:\n    image: [unclosed\n",
-    )
-    .expect("write compose.yml");
-    std::fs::write(
-        dir.join("gate.toml"),
-        "name = \"broken-yaml\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n[health]\npath = \"/health/\"\n",
-    )
-    .expect("write gate.toml");
-    // A valid checks file, so the compose file is the only thing wrong.
-    std::fs::copy(
-        workspace_root().join("fixtures/azionelab/checks.toml"),
-        dir.join("checks.toml"),
-    )
-    .expect("copy a checks file");
-    let output = Command::new(smoke_bin())
-        .arg("gate")
-        .arg(&dir)
-        .arg("--runs-dir")
-        .arg(gate_runs_dir())
-        .output()
-        .expect("`smoke gate` starts");
-    let stdout = String::from_utf8_lossy(&output.stdout);
+    let (code, stdout) = gate_on_scratch_stack(
+        "unparsable-stack",
+        &[
+            ("compose.yml", "services:\n  web:\n    image: [unclosed\n"),
+            (
+                "gate.toml",
+                "name = \"broken-yaml\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n[health]\npath = \"/health/\"\n",
+            ),
+        ],
+    );
     assert_eq!(
-        output.status.code(),
+        code,
         Some(2),
         "a compose file that does not parse is a usage error:\n{stdout}"
     );
@@ -427,7 +422,6 @@ fn gate_refuses_a_compose_file_that_does_not_parse() {
         stdout.contains("compose.yml"),
         "the error must name the file:\n{stdout}"
     );
-    assert!(!stdout.contains("panicked"), "{stdout}");
 }
 
 #[test]
