@@ -204,30 +204,16 @@ async fn gate_passes_on_the_multienv_stack() {
         ..reference_options()
     };
     let outcome = run_gate(&options, &NoProgress).await;
-    assert_eq!(
-        outcome.verdict,
-        Verdict::Passed,
-        "the gate failed on the multienv stack: {:?}\n{}",
-        outcome.failed(),
-        smoke::gate::cli::render(&outcome)
-    );
     // Its own checks ran: per-host auth, rate limit and websockets, and the worker services.
-    for name in [
-        "staging.auth.required",
-        "prod.rate_limit.enforced",
-        "prod.websocket.echo",
-        "infra.service_celery_worker_running",
-    ] {
-        assert!(
-            outcome.report.check(name).is_some(),
-            "`{name}` was not reported:\n{}",
-            smoke::gate::cli::render(&outcome)
-        );
-    }
-    assert!(
-        outcome.report.leftovers.is_empty(),
-        "left behind: {:?}",
-        outcome.report.leftovers
+    common::assert_gate_passed(
+        &outcome,
+        "the multienv stack",
+        &[
+            "staging.auth.required",
+            "prod.rate_limit.enforced",
+            "prod.websocket.echo",
+            "infra.service_celery_worker_running",
+        ],
     );
 }
 
@@ -309,32 +295,18 @@ async fn gate_passes_on_the_stage_stack() {
         ..reference_options()
     };
     let outcome = run_gate(&options, &NoProgress).await;
-    assert_eq!(
-        outcome.verdict,
-        Verdict::Passed,
-        "the gate failed on the stage stack: {:?}\n{}",
-        outcome.failed(),
-        smoke::gate::cli::render(&outcome)
-    );
     // Its own checks ran: the sign-up flow through the emailed link to the avatar served
     // back, WhiteNoise behind the Next.js proxy, Daphne, and the media volume.
-    for name in [
-        "accounts.verify",
-        "accounts.avatar_served",
-        "routing.static_by_whitenoise",
-        "routing.served_by_daphne",
-        "infra.media_on_volume",
-    ] {
-        assert!(
-            outcome.report.check(name).is_some(),
-            "`{name}` was not reported:\n{}",
-            smoke::gate::cli::render(&outcome)
-        );
-    }
-    assert!(
-        outcome.report.leftovers.is_empty(),
-        "left behind: {:?}",
-        outcome.report.leftovers
+    common::assert_gate_passed(
+        &outcome,
+        "the stage stack",
+        &[
+            "accounts.verify",
+            "accounts.avatar_served",
+            "routing.static_by_whitenoise",
+            "routing.served_by_daphne",
+            "infra.media_on_volume",
+        ],
     );
 }
 

@@ -209,31 +209,17 @@ async fn init_output_gates_the_stage_stack_after_the_documented_edits() {
         selection: smoke::runner::Selection::All,
     };
     let outcome = smoke::gate::run_gate(&options, &smoke::runner::NoProgress).await;
-    assert_eq!(
-        outcome.verdict,
-        smoke::gate::Verdict::Passed,
-        "the gate failed on `smoke init`'s files for the stage stack: {:?}\n{}",
-        outcome.failed(),
-        smoke::gate::cli::render(&outcome)
-    );
-    for name in [
-        "health.ok",
-        "pages.home",
-        "routing.admin_reaches_django",
-        "routing.unknown_api_is_404",
-        "operations.migrate",
-        "infra.health_fails_when_database_down",
-        "infra.data_survives_recreation",
-    ] {
-        assert!(
-            outcome.report.check(name).is_some(),
-            "`{name}` was not reported:\n{}",
-            smoke::gate::cli::render(&outcome)
-        );
-    }
-    assert!(
-        outcome.report.leftovers.is_empty(),
-        "{:?}",
-        outcome.report.leftovers
+    common::assert_gate_passed(
+        &outcome,
+        "`smoke init`'s files for the stage stack",
+        &[
+            "health.ok",
+            "pages.home",
+            "routing.admin_reaches_django",
+            "routing.unknown_api_is_404",
+            "operations.migrate",
+            "infra.health_fails_when_database_down",
+            "infra.data_survives_recreation",
+        ],
     );
 }

@@ -212,6 +212,15 @@ pub fn gate_check_names(spec: &StackSpec) -> Vec<String> {
     names
 }
 
+/// `` `a`, `b` ``.
+fn backticked<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
+    names
+        .into_iter()
+        .map(|n| format!("`{}`", n.as_ref()))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// The assertions that only read the stack; safe to run beside the smoke checks.
 pub async fn read_only(
     spec: &StackSpec,
@@ -296,12 +305,7 @@ async fn read_only_rest(
                         } else {
                             format!(
                                 "exit status 0, or only the allowed ids {}",
-                                assertion
-                                    .allow
-                                    .keys()
-                                    .map(|k| format!("`{k}`"))
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                backticked(assertion.allow.keys())
                             )
                         },
                         actual: {
@@ -310,14 +314,9 @@ async fn read_only_rest(
                                 None => "killed by a signal".into(),
                             };
                             match assertion.allowed(&out.combined()) {
-                                Err(refused) if !refused.is_empty() => format!(
-                                    "{status}, reporting {}",
-                                    refused
-                                        .iter()
-                                        .map(|k| format!("`{k}`"))
-                                        .collect::<Vec<_>>()
-                                        .join(", ")
-                                ),
+                                Err(refused) if !refused.is_empty() => {
+                                    format!("{status}, reporting {}", backticked(&refused))
+                                }
                                 _ => status,
                             }
                         },

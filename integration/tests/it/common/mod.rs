@@ -66,3 +66,27 @@ pub fn require_engine(test: &str) -> bool {
 pub fn gate_runs_dir() -> PathBuf {
     workspace_root().join("target").join("gate-tests")
 }
+
+/// The gate passed on `stack`, reported each of `checks` (its own, not only the built-ins),
+/// and left nothing behind; every failure message carries the rendered report.
+#[track_caller]
+pub fn assert_gate_passed(outcome: &smoke::gate::GateOutcome, stack: &str, checks: &[&str]) {
+    let rendered = smoke::gate::cli::render(outcome);
+    assert_eq!(
+        outcome.verdict,
+        smoke::gate::Verdict::Passed,
+        "the gate failed on {stack}: {:?}\n{rendered}",
+        outcome.failed()
+    );
+    for name in checks {
+        assert!(
+            outcome.report.check(name).is_some(),
+            "`{name}` was not reported:\n{rendered}"
+        );
+    }
+    assert!(
+        outcome.report.leftovers.is_empty(),
+        "left behind: {:?}",
+        outcome.report.leftovers
+    );
+}
