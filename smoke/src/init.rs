@@ -1019,6 +1019,8 @@ pub enum InitError {
         "`docker compose config` cannot read the compose files\n  caused by: {0}\n  (fix the compose file; a variable required with `${{NAME:?...}}` needs a value: pass the stack's env file with `--env-file .env.example`)"
     )]
     Compose(CommandError),
+    #[error("this machine cannot read compose files: {0}")]
+    MachineNotReady(crate::gate::preflight::Missing),
     #[error("refusing to overwrite {} (pass `--force` to replace them)", list_paths(.0))]
     Exists(Vec<PathBuf>),
     #[error("failed to write `{path}`\n  caused by: {source}")]
@@ -1070,6 +1072,9 @@ pub async fn init(options: &InitOptions) -> Result<Written, InitError> {
         })?),
         None => BTreeMap::new(),
     };
+    crate::gate::preflight::check(crate::gate::preflight::Need::Config)
+        .await
+        .map_err(InitError::MachineNotReady)?;
     let resolved = compose_config(&files, &env, true)
         .await
         .map_err(InitError::Compose)?;

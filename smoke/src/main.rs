@@ -39,6 +39,8 @@ enum Command {
     Schema(SchemaArgs),
     /// Write a first gate file, test override and checks file from a stack's compose files.
     Init(InitArgs),
+    /// Say whether this machine can run a gate: docker CLI, engine, Compose v2, buildx.
+    Doctor,
 }
 
 /// Options of `smoke init`.
@@ -170,6 +172,7 @@ async fn main() -> ExitCode {
         Command::Gate(args) => return smoke::gate::main(args).await,
         Command::Schema(args) => schema(&args),
         Command::Init(args) => init(args).await,
+        Command::Doctor => doctor().await,
     };
     match result {
         Ok(code) => exit::code(code),
@@ -306,6 +309,23 @@ fn print_out(text: &str) -> Result<u8, Fatal> {
     }
 }
 
+/// The gate's own preflight, on its own: what `smoke gate` would find missing, and the fix.
+async fn doctor() -> Result<u8, Fatal> {
+    use smoke::gate::preflight::{Need, check};
+    match check(Need::Build).await {
+        Ok(found) => print_out(&format!(
+            "this machine can run a gate: engine {}, compose {}, {}\n",
+            found.engine,
+            found.compose,
+            found.buildx.unwrap_or_default()
+        )),
+        Err(missing) => Err(Fatal {
+            code: smoke::gate::cli::MACHINE_NOT_READY,
+            message: format!("this machine cannot run a gate: {}", missing.explain()),
+        }),
+    }
+}
+
 async fn init(args: InitArgs) -> Result<u8, Fatal> {
     let options = smoke::init::InitOptions {
         compose_files: args.compose_files,
@@ -313,9 +333,13 @@ async fn init(args: InitArgs) -> Result<u8, Fatal> {
         env_file: args.env_file,
         force: args.force,
     };
-    let written = smoke::init::init(&options)
-        .await
-        .map_err(|e| Fatal::usage(e.to_string()))?;
+    let written = smoke::init::init(&options).await.map_err(|e| match e {
+        smoke::init::InitError::MachineNotReady(_) => Fatal {
+            code: smoke::gate::cli::MACHINE_NOT_READY,
+            message: e.to_string(),
+        },
+        _ => Fatal::usage(e.to_string()),
+    })?;
     let mut text = String::new();
     for file in &written.files {
         text.push_str(&format!("wrote {}\n", file.display()));

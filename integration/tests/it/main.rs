@@ -7,6 +7,8 @@
 //! - `teeth`: one generated test per broken variant under `fixtures/broken/`.
 //! - `fixture`: the reference stack's own test suite, in its backend container.
 //! - `release`, `rollback`: the release gate script and the rehearsed rollback.
+//! - `preflight`: `smoke gate` and `smoke init` on machines missing the CLI, engine, Compose
+//!   v2 or buildx.
 //! - `lint`: the linters over workflows, Dockerfiles, compose files and scripts.
 //! - `common`: the shared harness.
 
@@ -20,6 +22,7 @@ mod fixture;
 mod gate;
 mod init;
 mod lint;
+mod preflight;
 mod promises;
 mod release;
 mod rollback;

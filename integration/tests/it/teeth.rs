@@ -122,6 +122,7 @@ async fn gate_fails_on_broken_variant(
         Verdict::NeverReady(_) => "never-ready",
         Verdict::Passed => "passed",
         Verdict::Config(_) => "config",
+        Verdict::MachineNotReady(_) => "machine-not-ready",
         Verdict::Interrupted => "interrupted",
     };
     assert_eq!(

@@ -19,6 +19,9 @@ pub fn bundled_stack() -> PathBuf {
 
 /// Exit code when the stack could not be built or started (evidence is saved).
 pub const STACK_FAILED: u8 = 4;
+/// Exit code when this machine cannot run a gate (no docker CLI, engine, Compose v2 or
+/// buildx); nothing was started.
+pub const MACHINE_NOT_READY: u8 = 5;
 
 /// Arguments of `smoke gate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -82,6 +85,7 @@ pub fn exit_code(verdict: &Verdict) -> u8 {
         Verdict::Config(_) => exit::USAGE,
         Verdict::NeverReady(_) => exit::UNREACHABLE,
         Verdict::StackFailed(_) => STACK_FAILED,
+        Verdict::MachineNotReady(_) => MACHINE_NOT_READY,
         Verdict::Interrupted => exit::INTERRUPTED,
     }
 }
@@ -159,6 +163,9 @@ pub fn render(outcome: &GateOutcome) -> String {
                 .join(", ")
         ),
         Verdict::Config(why) => format!("gate: error: the stack cannot be gated\n  {why}"),
+        Verdict::MachineNotReady(why) => {
+            format!("gate: error: this machine cannot run a gate (nothing was started)\n  {why}")
+        }
         Verdict::StackFailed(why) => {
             format!("gate: FAILED: the stack did not come up (no release tag)\n  {why}")
         }

@@ -7,12 +7,14 @@
 //! - [`stack`]: one stack's lifecycle.
 //! - [`infra`]: assertions read from the running stack.
 //! - [`evidence`]: what is saved before teardown when something failed.
+//! - [`preflight`]: whether this machine can run a gate at all (CLI, engine, Compose v2, buildx).
 //! - [`sweep`]: removing stacks that killed runs left behind.
 
 pub mod cli;
 pub mod compose;
 pub mod evidence;
 pub mod infra;
+pub mod preflight;
 pub mod run;
 pub mod spec;
 pub mod stack;

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use super::compose::tail;
 use super::evidence::{self, Evidence};
 use super::infra::{self, Assertion};
+use super::preflight::Need;
 use super::spec::StackSpec;
 use super::stack::{Endpoints, OperationResult, Stack};
 use super::sweep;
@@ -52,6 +53,9 @@ pub enum Verdict {
     Failed,
     /// The stack description or compose files are not usable.
     Config(String),
+    /// This machine cannot run a gate: no docker CLI, no engine answering, no Compose v2 (or
+    /// too old), or no buildx when building. Nothing was started.
+    MachineNotReady(String),
     /// The images did not build, or the stack did not start healthy.
     StackFailed(String),
     /// The stack started but never answered ready.
@@ -120,6 +124,30 @@ pub async fn run_gate_until(
     let started = Instant::now();
     let mut report = RunReport::default();
 
+    let spec = match StackSpec::load(&options.stack) {
+        Ok(spec) => spec,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
+    };
+    let suite = match catalog::load(&spec.checks_file()) {
+        Ok(suite) => suite,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
+    };
+    if let Err(why) = options.selection.clone().validate(&suite) {
+        return config_failure(report, started, why);
+    }
+
+    // The files are read first (a typo in a path is reported on any machine), then the
+    // machine is asked whether it can run a gate at all, before anything calls the engine.
+    if let Err(missing) = super::preflight::check(if options.skip_build {
+        Need::Run
+    } else {
+        Need::Build
+    })
+    .await
+    {
+        return early_failure(report, started, Verdict::MachineNotReady(missing.explain()));
+    }
+
     match sweep::sweep_stale().await {
         Ok(swept) if !swept.projects.is_empty() => report.notes.push(format!(
             "removed stacks left by killed runs: {} ({} containers, {} networks, {} volumes)",
@@ -132,18 +160,6 @@ pub async fn run_gate_until(
         Err(err) => report
             .notes
             .push(format!("failed to sweep stale stacks: {err}")),
-    }
-
-    let spec = match StackSpec::load(&options.stack) {
-        Ok(spec) => spec,
-        Err(err) => return config_failure(report, started, error_chain(&err)),
-    };
-    let suite = match catalog::load(&spec.checks_file()) {
-        Ok(suite) => suite,
-        Err(err) => return config_failure(report, started, error_chain(&err)),
-    };
-    if let Err(why) = options.selection.clone().validate(&suite) {
-        return config_failure(report, started, why);
     }
 
     let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir).await {
@@ -494,10 +510,15 @@ fn assertion_result(spec: &StackSpec, assertion: &Assertion) -> CheckResult {
     }
 }
 
-fn config_failure(mut report: RunReport, started: Instant, why: String) -> GateOutcome {
+fn config_failure(report: RunReport, started: Instant, why: String) -> GateOutcome {
+    early_failure(report, started, Verdict::Config(why))
+}
+
+/// A run that ended before it had a project or a run folder.
+fn early_failure(mut report: RunReport, started: Instant, verdict: Verdict) -> GateOutcome {
     report.duration = started.elapsed();
     GateOutcome {
-        verdict: Verdict::Config(why),
+        verdict,
         report,
         project: String::new(),
         run_dir: None,

@@ -16,7 +16,6 @@ pub mod vhost_site;
 pub use smoke_cmd::smoke_bin;
 
 use std::path::PathBuf;
-use std::process::Command;
 use std::sync::OnceLock;
 
 /// The workspace root (where `Cargo.toml`, `fixtures/` and `target/` are).
@@ -27,16 +26,34 @@ pub fn workspace_root() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("."))
 }
 
-/// Whether `docker info` answers; asked once per test process.
+/// What `smoke gate`'s own preflight says about this machine (CLI, engine, Compose v2,
+/// buildx), asked once per test process: `None` when it can run a gate.
+pub fn machine_not_ready() -> Option<&'static str> {
+    static MISSING: OnceLock<Option<String>> = OnceLock::new();
+    MISSING
+        .get_or_init(|| {
+            // On a thread of its own: callers may already be inside a tokio runtime.
+            std::thread::spawn(|| {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("a tokio runtime for the preflight");
+                runtime
+                    .block_on(smoke::gate::preflight::check(
+                        smoke::gate::preflight::Need::Build,
+                    ))
+                    .err()
+                    .map(|missing| missing.explain())
+            })
+            .join()
+            .expect("the preflight thread")
+        })
+        .as_deref()
+}
+
+/// Whether a Docker engine that can run a gate answers.
 pub fn engine_answers() -> bool {
-    static ANSWERS: OnceLock<bool> = OnceLock::new();
-    *ANSWERS.get_or_init(|| {
-        Command::new("docker")
-            .args(["info", "--format", "{{.ServerVersion}}"])
-            .output()
-            .map(|out| out.status.success())
-            .unwrap_or(false)
-    })
+    machine_not_ready().is_none()
 }
 
 fn engine_required() -> bool {
@@ -44,21 +61,20 @@ fn engine_required() -> bool {
         || std::env::var_os("SMOKE_REQUIRE_ENGINE").is_some_and(|v| v == "1")
 }
 
-/// Returns `true` when the test may use containers. Returns `false` (after saying so) when no
-/// engine answers and none is required; panics when one is required but absent.
+/// Returns `true` when the test may use containers. Returns `false` (after saying so) when the
+/// machine cannot run a gate and none is required; panics when one is required.
 #[track_caller]
 pub fn require_engine(test: &str) -> bool {
-    if engine_answers() {
+    let Some(why) = machine_not_ready() else {
         return true;
-    }
-    let why = "no Docker engine answers `docker info` (start one, or run \
-               `bash ci/provision-engine.sh` on Debian)";
+    };
     if engine_required() {
         panic!(
-            "`{test}` needs a Docker engine: {why}; CI requires one (CI or SMOKE_REQUIRE_ENGINE=1 is set)"
+            "`{test}` needs containers, and this machine cannot run them (CI or \
+             SMOKE_REQUIRE_ENGINE=1 is set, so this is a failure):\n  {why}"
         );
     }
-    eprintln!("SKIPPED `{test}`: it needs a Docker engine and {why}.");
+    eprintln!("SKIPPED `{test}`: it needs containers, and this machine cannot run them:\n  {why}");
     false
 }
 
