@@ -108,10 +108,27 @@ fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
         stdout.contains("gate: PASSED"),
         "no verdict line:\n{stdout}"
     );
+    // One output: each check line as it happened, then phases, counts and verdict, once.
+    let both = format!("{stderr}{stdout}");
+    for once in [
+        "PASS health.ok ",
+        "PASS infra.data_survives_recreation ",
+        "phases: build",
+        "checks: ",
+        "gate: PASSED",
+    ] {
+        assert_eq!(
+            both.matches(once).count(),
+            1,
+            "`{once}` must be printed exactly once:\n--- stderr ---\n{stderr}\n--- stdout ---\n{stdout}"
+        );
+    }
 
     let report: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&json).expect("the JSON report exists"))
             .expect("the JSON report parses");
+    assert_eq!(report["verdict"]["kind"], "passed", "{report}");
+    assert_eq!(report["passed"], true, "{report}");
     let reported: BTreeSet<String> = report["checks"]
         .as_array()
         .expect("checks is a list")
@@ -180,7 +197,7 @@ async fn three_gates_at_once_all_pass_without_colliding() {
             Verdict::Passed,
             "a parallel gate run failed: {:?}\n{}",
             outcome.failed(),
-            smoke::gate::cli::render(outcome)
+            smoke::gate::cli::render_with_checks(outcome)
         );
         assert!(
             outcome.report.leftovers.is_empty(),
@@ -271,12 +288,12 @@ async fn an_allowed_system_check_id_passes_check_deploy() {
     assert!(
         !failed.contains(&"infra.check_deploy_clean"),
         "the allowed id still failed the assertion:\n{}",
-        smoke::gate::cli::render(&outcome)
+        smoke::gate::cli::render_with_checks(&outcome)
     );
     assert!(
         failed.contains(&"routing.unknown_api_is_json_404"),
         "the variant did not apply:\n{}",
-        smoke::gate::cli::render(&outcome)
+        smoke::gate::cli::render_with_checks(&outcome)
     );
     assert!(
         outcome.report.leftovers.is_empty(),

@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
-use smoke::gate::{GateOptions, Verdict, run_gate};
+use smoke::gate::{GateOptions, run_gate};
 use smoke::runner::{NoProgress, Selection};
 
 use crate::common::{self, gate_runs_dir};
@@ -113,18 +113,10 @@ async fn gate_fails_on_broken_variant(
         selection: Selection::All,
     };
     let outcome = run_gate(&options, &NoProgress).await;
-    let shown = smoke::gate::cli::render(&outcome);
+    let shown = smoke::gate::cli::render_with_checks(&outcome);
     let context = format!("variant `{variant}` ({})\n{shown}", expectation.breaks);
 
-    let verdict = match &outcome.verdict {
-        Verdict::Failed => "failed",
-        Verdict::StackFailed(_) => "stack-failed",
-        Verdict::NeverReady(_) => "never-ready",
-        Verdict::Passed => "passed",
-        Verdict::Config(_) => "config",
-        Verdict::MachineNotReady(_) => "machine-not-ready",
-        Verdict::Interrupted => "interrupted",
-    };
+    let verdict = outcome.verdict.kind();
     assert_eq!(
         verdict, expectation.verdict,
         "the gate's verdict on {context}"

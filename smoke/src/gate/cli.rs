@@ -122,34 +122,62 @@ fn write_reports(args: &GateArgs, outcome: &GateOutcome) -> Vec<String> {
     lines
 }
 
-/// The human verdict: the check report, the phase timings, the verdict, and evidence.
-pub fn render(outcome: &GateOutcome) -> String {
+/// [`render`] preceded by one line per check: the whole run for a reader who did not see its
+/// progress (a test's failure message).
+pub fn render_with_checks(outcome: &GateOutcome) -> String {
+    let width = outcome
+        .report
+        .checks
+        .iter()
+        .map(|c| c.name.len())
+        .max()
+        .unwrap_or(0);
     let mut text = String::new();
-    if !outcome.report.checks.is_empty() {
-        text.push_str(&report::render_human(&outcome.report));
-        if !text.ends_with('\n') {
-            text.push('\n');
-        }
+    for check in &outcome.report.checks {
+        text.push_str(&report::human::check_line(check, width));
+        text.push('\n');
     }
-    if !outcome.report.phases.is_empty() {
+    text.push_str(&render(outcome));
+    text
+}
+
+/// What `smoke gate` prints once the run is over. The check lines were already printed as
+/// they happened (progress, on stderr), so this says each remaining thing once: every
+/// failure in detail, the notes, what was left behind, the phase timings with the counts,
+/// the verdict, and where the evidence is.
+pub fn render(outcome: &GateOutcome) -> String {
+    let report = &outcome.report;
+    let mut text = String::new();
+    let failures = report::human::render_failures(report);
+    if !failures.is_empty() {
+        text.push_str("\nfailures:\n");
+        text.push_str(&failures);
+    }
+    if !report.notes.is_empty() || !report.leftovers.is_empty() {
+        text.push('\n');
+    }
+    for note in &report.notes {
+        text.push_str(&format!("note: {note}\n"));
+    }
+    for left in &report.leftovers {
+        text.push_str(&format!("warning: left behind: {left} (remove it by hand)\n"));
+    }
+    if !report.phases.is_empty() {
         text.push_str("\nphases:");
-        for phase in &outcome.report.phases {
+        for phase in &report.phases {
             text.push_str(&format!(
                 " {} {}",
                 phase.phase,
                 human_duration(phase.duration)
             ));
         }
+        text.push_str(&format!(" (total {})\n", human_duration(report.duration)));
+    }
+    if !report.checks.is_empty() {
+        let (passed, failed, skipped) = report.counts();
         text.push_str(&format!(
-            " (total {})\n",
-            human_duration(outcome.report.duration)
+            "checks: {passed} passed, {failed} failed, {skipped} skipped\n"
         ));
-    }
-    for note in &outcome.report.notes {
-        text.push_str(&format!("note: {note}\n"));
-    }
-    for left in &outcome.report.leftovers {
-        text.push_str(&format!("warning: left behind: {left}\n"));
     }
     let verdict = match &outcome.verdict {
         Verdict::Passed => "gate: PASSED: the release may be tagged".to_owned(),
@@ -185,4 +213,153 @@ pub fn render(outcome: &GateOutcome) -> String {
         ));
     }
     mask(&text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::gate::evidence::Evidence;
+    use crate::report::{CheckResult, Failure, Outcome, PhaseTiming, RunReport, SkipReason};
+
+    fn check(name: &str, outcome: Outcome, ms: u64) -> CheckResult {
+        CheckResult {
+            name: name.to_owned(),
+            category: name.split('.').next().unwrap_or_default().to_owned(),
+            outcome,
+            duration: Duration::from_millis(ms),
+        }
+    }
+
+    fn phases(spans: &[(&str, u64)]) -> Vec<PhaseTiming> {
+        spans
+            .iter()
+            .map(|(phase, ms)| PhaseTiming {
+                phase: (*phase).to_owned(),
+                duration: Duration::from_millis(*ms),
+            })
+            .collect()
+    }
+
+    fn outcome(verdict: Verdict, checks: Vec<CheckResult>, notes: &[&str]) -> GateOutcome {
+        let failed = verdict != Verdict::Passed && verdict != Verdict::Interrupted;
+        GateOutcome {
+            report: RunReport {
+                target: "https://localhost:49153/".into(),
+                run_id: "0a1b2c3d".into(),
+                duration: Duration::from_millis(21_400),
+                phases: phases(&[
+                    ("build", 900),
+                    ("up", 9_800),
+                    ("migrate", 3_100),
+                    ("healthy", 60),
+                    ("checks", 4_700),
+                    ("down", 2_800),
+                ]),
+                checks,
+                notes: notes.iter().map(|n| (*n).to_owned()).collect(),
+                verdict: Some(verdict.recorded()),
+                ..RunReport::default()
+            },
+            verdict,
+            project: "smokegate-azionelab-0a1b2c3d".into(),
+            run_dir: Some(PathBuf::from("target/gate/smokegate-azionelab-0a1b2c3d")),
+            evidence: failed.then(|| Evidence {
+                dir: PathBuf::from("target/gate/smokegate-azionelab-0a1b2c3d/evidence"),
+                summary: "services (docker compose ps --all):\n  backend  Up 20 seconds (healthy)"
+                    .into(),
+            }),
+        }
+    }
+
+    fn passing() -> Vec<CheckResult> {
+        vec![
+            check("operations.migrate", Outcome::Passed, 3_100),
+            check("health.ok", Outcome::Passed, 120),
+            check("pages.home", Outcome::Passed, 40),
+            check("infra.only_public_services_publish_ports", Outcome::Passed, 230),
+        ]
+    }
+
+    #[test]
+    fn a_passing_gate_prints_phases_counts_and_verdict_once() {
+        let text = render(&outcome(Verdict::Passed, passing(), &[]));
+        assert!(!text.contains("  PASS "), "check lines are progress only:\n{text}");
+        insta::assert_snapshot!("gate_output_passed", text);
+    }
+
+    #[test]
+    fn a_failed_check_is_printed_in_detail_once_with_the_evidence() {
+        let mut checks = passing();
+        checks.push(check(
+            "routing.admin_reaches_django",
+            Outcome::Failed(Failure {
+                title: "unexpected status 404 (expected 200)".into(),
+                request: Some("GET https://localhost:49153/admin/login/".into()),
+                expected: "status 200; content type `text/html`".into(),
+                actual: "status 404; content type `text/html`".into(),
+                excerpt: Some("<h1>Not Found</h1>".into()),
+                hint: Some("proxy `/admin/` to Django".into()),
+                ..Failure::default()
+            }),
+            45,
+        ));
+        let text = render(&outcome(
+            Verdict::Failed,
+            checks,
+            &["removed stacks left by killed runs: smokegate-azionelab-99999999"],
+        ));
+        assert_eq!(text.matches("unexpected status 404").count(), 1, "{text}");
+        insta::assert_snapshot!("gate_output_check_failed", text);
+    }
+
+    #[test]
+    fn a_stack_that_never_became_ready_says_what_was_last_seen() {
+        let checks = vec![
+            check(
+                "health.ok",
+                Outcome::Failed(Failure {
+                    title: "unexpected status 400 (expected 200)".into(),
+                    request: Some("GET https://localhost:49153/api/health/".into()),
+                    expected: "status 200".into(),
+                    actual: "status 400".into(),
+                    excerpt: Some("Bad Request (400)".into()),
+                    ..Failure::default()
+                }),
+                30,
+            ),
+            check(
+                "infra.data_survives_recreation",
+                Outcome::Skipped(SkipReason::NotReady),
+                0,
+            ),
+        ];
+        let text = render(&outcome(
+            Verdict::NeverReady(
+                "failed to see a ready answer within 5.1s from `https://localhost:49153/api/health/`\n  last seen: status 400, the same answer 6 times in a row over 5.1s: waiting does not change it".into(),
+            ),
+            checks,
+            &[],
+        ));
+        insta::assert_snapshot!("gate_output_never_ready", text);
+    }
+
+    #[test]
+    fn a_stack_that_did_not_come_up_prints_why_and_the_evidence() {
+        let mut gate = outcome(
+            Verdict::StackFailed(
+                "`docker compose up --wait` exited with status 1:\n  container smokegate-azionelab-0a1b2c3d-backend-1 is unhealthy".into(),
+            ),
+            Vec::new(),
+            &[],
+        );
+        gate.report.phases.truncate(2);
+        gate.report.phases.push(PhaseTiming {
+            phase: "down".into(),
+            duration: Duration::from_millis(2_500),
+        });
+        insta::assert_snapshot!("gate_output_stack_failed", render(&gate));
+    }
 }

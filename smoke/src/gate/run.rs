@@ -18,7 +18,7 @@ use super::sweep;
 use crate::catalog;
 use crate::check::Suite;
 use crate::mailbox::MailboxConfig;
-use crate::report::{CheckResult, Failure, Outcome, PhaseTiming, RunReport};
+use crate::report::{CheckResult, Failure, GateVerdict, Outcome, PhaseTiming, RunReport};
 use crate::runner::{self, Progress, Selection, Target};
 use crate::secret::mask;
 
@@ -62,6 +62,40 @@ pub enum Verdict {
     NeverReady(String),
     /// The run was asked to stop; teardown ran.
     Interrupted,
+}
+
+impl Verdict {
+    /// The verdict's name, as `report.json` and the teeth's `expect.toml` write it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Verdict::Passed => "passed",
+            Verdict::Failed => "failed",
+            Verdict::Config(_) => "config",
+            Verdict::MachineNotReady(_) => "machine-not-ready",
+            Verdict::StackFailed(_) => "stack-failed",
+            Verdict::NeverReady(_) => "never-ready",
+            Verdict::Interrupted => "interrupted",
+        }
+    }
+
+    /// Why, for the verdicts that are not about checks.
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            Verdict::Config(why)
+            | Verdict::MachineNotReady(why)
+            | Verdict::StackFailed(why)
+            | Verdict::NeverReady(why) => Some(why),
+            Verdict::Passed | Verdict::Failed | Verdict::Interrupted => None,
+        }
+    }
+
+    /// The verdict as the report records it.
+    pub fn recorded(&self) -> GateVerdict {
+        GateVerdict {
+            kind: self.kind().to_owned(),
+            reason: self.reason().map(str::to_owned),
+        }
+    }
 }
 
 /// Everything a gate run produced.
@@ -222,6 +256,7 @@ pub async fn run_gate_until(
 
     report.phases = phases.0;
     report.duration = started.elapsed();
+    report.verdict = Some(verdict.recorded());
     // Always beside the evidence, whatever other reports the caller writes.
     if let Err(err) = crate::report::write_json(&report, &stack.run_dir.join("report.json")) {
         report
@@ -517,6 +552,7 @@ fn config_failure(report: RunReport, started: Instant, why: String) -> GateOutco
 /// A run that ended before it had a project or a run folder.
 fn early_failure(mut report: RunReport, started: Instant, verdict: Verdict) -> GateOutcome {
     report.duration = started.elapsed();
+    report.verdict = Some(verdict.recorded());
     GateOutcome {
         verdict,
         report,

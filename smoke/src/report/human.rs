@@ -62,6 +62,18 @@ pub fn render_failure(name: &str, failure: &Failure) -> String {
     out
 }
 
+/// Every failed check in detail, each block after a blank line; empty when none failed.
+pub fn render_failures(report: &RunReport) -> String {
+    let mut out = String::new();
+    for check in &report.checks {
+        if let Outcome::Failed(failure) = &check.outcome {
+            out.push('\n');
+            out.push_str(&render_failure(&check.name, failure));
+        }
+    }
+    out
+}
+
 /// The whole report: one line per check, then each failure in detail, the notes, and a verdict.
 pub fn render_human(report: &RunReport) -> String {
     let width = report
@@ -91,20 +103,10 @@ pub fn render_human(report: &RunReport) -> String {
         out.push_str(&check_line(check, width));
         out.push('\n');
     }
-    let failures: Vec<_> = report
-        .checks
-        .iter()
-        .filter_map(|c| match &c.outcome {
-            Outcome::Failed(f) => Some((c.name.as_str(), f)),
-            _ => None,
-        })
-        .collect();
+    let failures = render_failures(report);
     if !failures.is_empty() {
         out.push_str("\nfailures:\n");
-        for (name, failure) in failures {
-            out.push('\n');
-            out.push_str(&render_failure(name, failure));
-        }
+        out.push_str(&failures);
     }
     if !report.notes.is_empty() || !report.leftovers.is_empty() || report.interrupted {
         out.push('\n');

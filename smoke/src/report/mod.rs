@@ -39,6 +39,21 @@ pub struct RunReport {
     pub interrupted: bool,
     /// What the cleanup could not undo, for a person to remove by hand.
     pub leftovers: Vec<String>,
+    /// How a gate run ended (`smoke gate` only): more than its checks say, since a stack can
+    /// fail to start or never become ready.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<GateVerdict>,
+}
+
+/// How a gate run ended, as `report.json` records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GateVerdict {
+    /// `passed`, `failed`, `config`, `machine-not-ready`, `stack-failed`, `never-ready` or
+    /// `interrupted`.
+    pub kind: String,
+    /// Why, for the kinds that are not about checks.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 /// How long one gate phase took.
@@ -266,9 +281,11 @@ impl SkipReason {
 }
 
 impl RunReport {
-    /// No check failed and the run was not interrupted.
+    /// No check failed, the run was not interrupted, and (for a gate) its verdict is a pass.
     pub fn passed(&self) -> bool {
-        !self.interrupted && self.failed_checks().is_empty()
+        !self.interrupted
+            && self.failed_checks().is_empty()
+            && self.verdict.as_ref().is_none_or(|v| v.kind == "passed")
     }
 
     /// The names of the failed checks.
@@ -320,6 +337,10 @@ impl RunReport {
             notes: self.notes.iter().map(|n| mask(n)).collect(),
             interrupted: self.interrupted,
             leftovers: self.leftovers.iter().map(|n| mask(n)).collect(),
+            verdict: self.verdict.as_ref().map(|v| GateVerdict {
+                kind: v.kind.clone(),
+                reason: v.reason.as_deref().map(mask),
+            }),
         }
     }
 }
@@ -330,7 +351,7 @@ fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
 
 /// Writes the report as JSON (secrets masked): `target`, `run_id`, `passed`, `duration_ms`,
 /// `phases`, `checks` (each `name`, `category`, `outcome.status`, `duration_ms`), `notes`,
-/// `interrupted`, `leftovers`.
+/// `interrupted`, `leftovers`, and for a gate `verdict` (`kind`, `reason`).
 pub fn write_json(report: &RunReport, path: &Path) -> io::Result<()> {
     #[derive(Serialize)]
     struct WithVerdict<'a> {

@@ -87,7 +87,7 @@ pub fn gate_runs_dir() -> PathBuf {
 /// and left nothing behind; every failure message carries the rendered report.
 #[track_caller]
 pub fn assert_gate_passed(outcome: &smoke::gate::GateOutcome, stack: &str, checks: &[&str]) {
-    let rendered = smoke::gate::cli::render(outcome);
+    let rendered = smoke::gate::cli::render_with_checks(outcome);
     assert_eq!(
         outcome.verdict,
         smoke::gate::Verdict::Passed,
