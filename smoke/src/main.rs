@@ -104,6 +104,11 @@ struct RunArgs {
     /// A CA certificate (PEM) to trust besides the public roots, for self-signed stacks.
     #[arg(long, value_name = "PATH")]
     ca_cert: Option<PathBuf>,
+    /// Connect to this IP address whatever the URLs' host names resolve to (as `curl
+    /// --resolve`), keeping the names for Host and TLS: a new server before DNS points at it,
+    /// or one node behind a load balancer.
+    #[arg(long, value_name = "IP")]
+    connect_to: Option<std::net::IpAddr>,
     /// Where the emails are read: `http://HOST:PORT/` (MailDev API) or `imaps://USER@HOST:993/`
     /// (password from `SMOKE_IMAP_PASSWORD`). Email steps are skipped without it.
     #[arg(long, value_name = "URL")]
@@ -423,6 +428,7 @@ async fn run(args: RunArgs) -> Result<u8, Fatal> {
         ready: args.ready_timeout,
     };
     target.max_body = args.max_body.max(1024);
+    target.connect_ip = args.connect_to;
     if let Some(id) = &args.run_id {
         target.run_id.clone_from(id);
     }

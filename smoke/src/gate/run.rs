@@ -448,6 +448,8 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
         .clone()
         .or_else(|| endpoints.http_url.clone())?;
     let mut target = Target::new(base_url);
+    // The stack publishes on loopback: `public.host` is a name for Host and TLS, not for DNS.
+    target.connect_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     target.http_url = endpoints.https_url.as_ref().and(endpoints.http_url.clone());
     target.ca_cert_pem = endpoints.ca_cert_pem.clone();
     target.site_url = stack

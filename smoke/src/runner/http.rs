@@ -243,13 +243,22 @@ impl Http {
         };
         let base_url = with_trailing_slash(&target.base_url);
         let http_url = target.http_url.as_ref().map(with_trailing_slash);
-        // Only virtual hosts need the address; a base URL that does not resolve is reported by
-        // the requests themselves.
-        let addrs = if config.hosts.is_empty() {
-            Vec::new()
-        } else {
-            resolve(&base_url)
+        // A pinned address serves every name; without one, only virtual hosts need the base
+        // URL's address (a base URL that does not resolve is reported by the requests).
+        let pinned: Option<Vec<SocketAddr>> = target.connect_ip.map(|ip| {
+            vec![SocketAddr::new(
+                ip,
+                base_url.port_or_known_default().unwrap_or(443),
+            )]
+        });
+        let addrs = match &pinned {
+            Some(pinned) => pinned.clone(),
+            None if config.hosts.is_empty() => Vec::new(),
+            None => resolve(&base_url),
         };
+        let base_resolve = pinned
+            .as_deref()
+            .and_then(|addrs| Some((base_url.host_str()?, addrs)));
         let mut sites = HashMap::new();
         for host in &config.hosts {
             let on_host = |url: &url::Url| {
@@ -275,8 +284,8 @@ impl Http {
         }
         Ok(Http {
             base: Site {
-                follow: build(Policy::limited(MAX_REDIRECTS), None)?,
-                direct: build(Policy::none(), None)?,
+                follow: build(Policy::limited(MAX_REDIRECTS), base_resolve)?,
+                direct: build(Policy::none(), base_resolve)?,
                 label: base_url.host_str().unwrap_or("?").to_owned(),
                 base_url,
                 http_url,

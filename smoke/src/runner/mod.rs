@@ -82,6 +82,11 @@ pub struct Target {
     /// and basic auth: a gate run's stack variables, generated secrets and fixture outputs;
     /// `smoke run --var`.
     pub vars: std::collections::BTreeMap<String, String>,
+    /// Where to connect whatever the URLs' host names resolve to, as `curl --resolve` does:
+    /// the gate's loopback address (so `public.host` can be the production name a virtual
+    /// host answers to), or `smoke run --connect-to` (a server DNS does not point at yet).
+    /// `None`: the names are resolved.
+    pub connect_ip: Option<std::net::IpAddr>,
 }
 
 impl Target {
@@ -98,6 +103,7 @@ impl Target {
             max_body: DEFAULT_MAX_BODY,
             concurrency: 8,
             vars: std::collections::BTreeMap::new(),
+            connect_ip: None,
         }
     }
 

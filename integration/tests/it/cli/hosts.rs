@@ -234,3 +234,47 @@ fn the_basic_auth_password_is_never_printed_nor_written() {
         assert!(!text.contains(&token), "credentials leaked\n{text}");
     }
 }
+
+/// `--connect-to`: the production name in the URL (Host, and SNI over TLS), the connection to
+/// a chosen address; the gate does the same with its loopback port, so `public.host` can be
+/// the name a virtual host answers to.
+#[test]
+fn connect_to_checks_a_named_host_at_an_address_dns_does_not_give() {
+    const PROD_ONLY: &str = r#"
+version = 1
+name = "prod-by-name"
+
+[health]
+path = "/api/v1/system/status/"
+json = { "/status" = "ok", "/environment" = "prod" }
+
+[[pages]]
+name = "home"
+path = "/"
+contains = ["<title>multienv prod</title>"]
+"#;
+    let site = VhostSite::start(VhostFaults::default());
+    let port = url::Url::parse(&site.url())
+        .unwrap()
+        .port()
+        .expect("the fake site's port");
+    let named = format!("http://prod.multienv.test:{port}/");
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("checks.toml");
+    std::fs::write(&path, PROD_ONLY).unwrap();
+    let checks = path.to_str().unwrap();
+
+    let pinned = run(&mut smoke_run(
+        &named,
+        &["--checks", checks, "--connect-to", "127.0.0.1"],
+    ));
+    pinned.assert_code(0);
+    pinned.assert_check("health.ok", "PASS");
+    pinned.assert_check("pages.home", "PASS");
+
+    let resolved = run(&mut smoke_run(
+        &named,
+        &["--checks", checks, "--ready-timeout", "2s"],
+    ));
+    resolved.assert_code(3);
+}
