@@ -33,7 +33,7 @@ fn scratch(name: &str) -> PathBuf {
 #[rstest::rstest]
 #[case::reference("azionelab", &["azionelab/infra/docker/compose.yml"], "azionelab/.env.example", "nginx", &["backend", "postgres"])]
 #[case::stage("stage", &["stage/compose.yml"], "stage/.env.example", "next", &["django", "pgdb"])]
-#[case::multienv("multienv", &["multienv/app/compose.yml"], "multienv/.env.example", "", &[])]
+#[case::multienv("multienv", &["multienv/app/compose.yml"], "multienv/.env.example", "nginx", &["prod-web", "staging-web", "celery-worker"])]
 #[case::tutorial("tutorial", &["init/tutorial/compose.yml"], "init/tutorial/.env.example", "nginx", &["db", "web"])]
 fn init_writes_a_gate_file_and_checks_file_that_load(
     #[case] name: &str,
@@ -169,38 +169,124 @@ fn edit(file: &std::path::Path, from: &str, to: &str) {
     std::fs::write(file, text.replacen(from, to, 1)).expect("write the edited file");
 }
 
-/// "A team should start from something that runs": `smoke init` on the stage stack's
-/// production compose file, plus the edits `fixtures/init/README.md` lists (each answers one
-/// REVIEW line), then the real gate on it.
+/// One documented edit: in `file` (of the generated three), `from` becomes `to`.
+struct Edit {
+    file: &'static str,
+    from: &'static str,
+    to: String,
+}
+
+fn replace(file: &'static str, from: &'static str, to: impl Into<String>) -> Edit {
+    Edit {
+        file,
+        from,
+        to: to.into(),
+    }
+}
+
+/// The edits `fixtures/init/README.md` lists for each example stack, in its order; each
+/// answers one `# REVIEW:` line of the generated files or states a fact no compose file holds.
+fn documented_edits(stack: &str) -> Vec<Edit> {
+    let fixtures = workspace_root().join("fixtures");
+    let file = |rel: &str| fixtures.join(rel).display().to_string();
+    match stack {
+        "stage" => vec![
+            // 1. The team's own test override (test settings over plain HTTP, a mail catcher)
+            //    instead of the generated one, and the catcher it adds declared test-only.
+            replace(
+                "gate.toml",
+                "\"compose.smoke.yml\"]",
+                format!(
+                    "\"{}\"]\ntest_only_services = [\"mail\"]",
+                    file("stage/compose.test.yml")
+                ),
+            ),
+            // 2. `check --deploy` with the production settings, which the override replaces.
+            replace(
+                "gate.toml",
+                "\"check\", \"--deploy\",",
+                "\"check\", \"--deploy\", \"--settings\", \"config.settings\",",
+            ),
+            // 3. The stack's health path.
+            replace("checks.toml", "path = \"/health/\"", "path = \"/api/health/\""),
+        ],
+        "azionelab" => vec![
+            // 1. The team's own test override (a throwaway certificate, MailDev) instead of
+            //    the generated one, and the services it adds declared test-only.
+            replace(
+                "gate.toml",
+                "\"compose.smoke.yml\"]",
+                format!(
+                    "\"{}\"]\ntest_only_services = [\"mail\", \"certs\"]",
+                    file("azionelab/infra/docker/compose.test.yml")
+                ),
+            ),
+            // 2. HTTPS: the certificate to trust (its path in nginx) and the name it is for.
+            replace(
+                "gate.toml",
+                "http_port = 80\n",
+                "http_port = 80\nca_cert = \"/etc/nginx/certs/tls.crt\"\nhost = \"localhost\"\n",
+            ),
+            // 3. The stack's health path.
+            replace("checks.toml", "path = \"/health/\"", "path = \"/api/health/\""),
+        ],
+        "multienv" => vec![
+            // 1. The database and Redis live in a compose project of their own.
+            replace(
+                "gate.toml",
+                "\n[secrets]",
+                format!(
+                    "\n[infra_project]\ncompose_files = [\"{}\"]\n\n[secrets]",
+                    file("multienv/infra/compose.yml")
+                ),
+            ),
+            // 2. nginx routes by virtual host: the checks ask for production's name.
+            replace("gate.toml", "http_port = 80\n", "http_port = 80\nhost = \"prod.multienv.test\"\n"),
+            // 3. This example does not claim `check --deploy` (its own gate does not either).
+            replace(
+                "gate.toml",
+                "[[command_assertions]]\nname = \"infra.check_deploy_clean\"\nservice = \"prod-daphne\"\ncommand = [\"python\", \"manage.py\", \"check\", \"--deploy\", \"--fail-level\", \"WARNING\"]\nhint = \"fix what `manage.py check --deploy` reports with the production settings\"\n",
+                "",
+            ),
+            // 4. The stack's health path.
+            replace(
+                "checks.toml",
+                "path = \"/health/\"",
+                "path = \"/api/v1/system/status/\"",
+            ),
+            // 5. It has no Django admin.
+            replace(
+                "checks.toml",
+                "[[routes]]\nname = \"admin_reaches_django\"\npath = \"/admin/login/\"\nproves = \"`/admin/` reaches Django and serves the admin login page\"\ncontent_type = \"text/html\"\ncontains = ['id=\"login-form\"']\nhint = \"proxy `/admin/` to Django\"\n\n",
+                "",
+            ),
+        ],
+        other => panic!("no documented edits for `{other}`"),
+    }
+}
+
+/// "A team should start from something that runs": `smoke init` on each example stack's
+/// production compose file, the edits `fixtures/init/README.md` lists, then the real gate.
+#[rstest::rstest]
+#[case::stage("stage", "stage/compose.yml", "stage/.env.example", &["health.ok", "pages.home", "routing.admin_reaches_django", "operations.migrate", "infra.health_fails_when_database_down", "infra.data_survives_recreation"])]
+#[case::azionelab("azionelab", "azionelab/infra/docker/compose.yml", "azionelab/.env.example", &["health.ok", "pages.home", "routing.admin_reaches_django", "routing.static_served", "operations.migrate", "operations.collectstatic", "infra.check_deploy_clean", "infra.health_fails_when_database_down", "infra.data_survives_recreation"])]
+#[case::multienv("multienv", "multienv/app/compose.yml", "multienv/.env.example", &["health.ok", "pages.home", "routing.unknown_api_is_404", "operations.migrate"])]
 #[tokio::test]
-async fn init_output_gates_the_stage_stack_after_the_documented_edits() {
-    if !common::require_engine("init_output_gates_the_stage_stack_after_the_documented_edits") {
+async fn init_output_gates_the_example_stack_after_the_documented_edits(
+    #[case] stack: &str,
+    #[case] compose: &str,
+    #[case] env_file: &str,
+    #[case] checks: &[&str],
+) {
+    if !common::require_engine("init_output_gates_the_example_stack_after_the_documented_edits") {
         return;
     }
-    let out = scratch("stage-gated");
-    let output = init(&["stage/compose.yml"], "stage/.env.example", &out, &[]);
+    let out = scratch(&format!("{stack}-gated"));
+    let output = init(&[compose], env_file, &out, &[]);
     assert_eq!(output.status.code(), Some(0), "{output:?}");
-    let gate = out.join("gate.toml");
-    // 1. The team's own test override (test settings over plain HTTP, a mail catcher) instead
-    //    of the generated one, and the mail catcher it adds declared as test-only.
-    edit(
-        &gate,
-        "\"compose.smoke.yml\"]",
-        "\"../../../fixtures/stage/compose.test.yml\"]\ntest_only_services = [\"mail\"]",
-    );
-    // 2. `check --deploy` with the production settings, which the test override replaces.
-    edit(
-        &gate,
-        "\"check\", \"--deploy\",",
-        "\"check\", \"--deploy\", \"--settings\", \"config.settings\",",
-    );
-    // 3. The stack's health path.
-    edit(
-        &out.join("checks.toml"),
-        "path = \"/health/\"",
-        "path = \"/api/health/\"",
-    );
-
+    for e in documented_edits(stack) {
+        edit(&out.join(e.file), e.from, &e.to);
+    }
     let options = smoke::gate::GateOptions {
         stack: out.clone(),
         overrides: Vec::new(),
@@ -211,15 +297,7 @@ async fn init_output_gates_the_stage_stack_after_the_documented_edits() {
     let outcome = smoke::gate::run_gate(&options, &smoke::runner::NoProgress).await;
     common::assert_gate_passed(
         &outcome,
-        "`smoke init`'s files for the stage stack",
-        &[
-            "health.ok",
-            "pages.home",
-            "routing.admin_reaches_django",
-            "routing.unknown_api_is_404",
-            "operations.migrate",
-            "infra.health_fails_when_database_down",
-            "infra.data_survives_recreation",
-        ],
+        &format!("`smoke init`'s files for the {stack} stack"),
+        checks,
     );
 }
