@@ -6,7 +6,7 @@
 # Under CI (or SMOKE_REQUIRE_ENGINE=1) a machine that cannot run them fails the run here.
 set -uo pipefail
 
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 # The workspace's own build of `smoke` (the one the tests run): with `--workspace`, cargo
 # unifies features as nextest's build did, so this is a no-op rather than a rebuild.
 cargo build --quiet --workspace --bins || exit 1
