@@ -1,8 +1,8 @@
 //! The `smoke` command: `smoke run` checks a live site (after a deploy or a rollback) with a
 //! checks file, `smoke list` prints its checks, `smoke gate` is the release gate, `smoke
-//! schema` prints the JSON Schema of the two files, `smoke init` writes first versions of them
-//! from a stack's compose files. Exit codes are documented in
-//! `smoke/README.md` and [`smoke::exit`].
+//! report` prints the reports they wrote, `smoke schema` prints the JSON Schema of the two
+//! files, `smoke init` writes first versions of them from a stack's compose files. Exit codes
+//! are documented in `smoke/README.md` and [`smoke::exit`].
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,6 +41,35 @@ enum Command {
     Init(InitArgs),
     /// Say whether this machine can run a gate: docker CLI, engine, Compose v2, buildx.
     Doctor,
+    /// Print JSON reports written by `run` or `gate`: human, Markdown, a table, or lines.
+    Report(ReportArgs),
+}
+
+/// Options of `smoke report`.
+#[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("format").args(["markdown", "table", "phases", "checks"])))]
+struct ReportArgs {
+    /// The JSON reports (`report.json` of `smoke gate`, `--report-json` of `smoke run`).
+    #[arg(value_name = "REPORT_JSON", required_unless_present = "junit")]
+    reports: Vec<PathBuf>,
+    /// Each report as Markdown, as `--report-markdown` writes it [default: as the human
+    /// report `smoke run` prints].
+    #[arg(long)]
+    markdown: bool,
+    /// One Markdown table, a row per report: verdict, target, counts, failed checks.
+    #[arg(long)]
+    table: bool,
+    /// `PHASE SECONDS` lines: the gate phases of each report, in the order they ran.
+    #[arg(long)]
+    phases: bool,
+    /// `NAME CATEGORY STATUS SECONDS` lines: every check of each report.
+    #[arg(long)]
+    checks: bool,
+    /// First, a Markdown summary of this JUnit XML file (e.g. nextest's
+    /// `target/nextest/ci/junit.xml`): test counts and failed tests. Reports then default to
+    /// Markdown.
+    #[arg(long, value_name = "FILE", conflicts_with_all = ["phases", "checks"])]
+    junit: Option<PathBuf>,
 }
 
 /// Options of `smoke init`.
@@ -178,6 +207,7 @@ async fn main() -> ExitCode {
         Command::Schema(args) => schema(&args),
         Command::Init(args) => init(args).await,
         Command::Doctor => doctor().await,
+        Command::Report(args) => report(&args),
     };
     match result {
         Ok(code) => exit::code(code),
@@ -312,6 +342,73 @@ fn print_out(text: &str) -> Result<u8, Fatal> {
             "failed to write to standard output\n  caused by: {e}"
         ))),
     }
+}
+
+/// `smoke report`: every report that can be read is printed; each one that cannot is an
+/// error on stderr, and the exit code is then 2.
+fn report(args: &ReportArgs) -> Result<u8, Fatal> {
+    use smoke::report as r;
+    let mut text = String::new();
+    let mut unreadable = false;
+    let mut complain = |err: &dyn std::fmt::Display| {
+        eprintln!("error: {}", mask(&err.to_string()));
+        unreadable = true;
+    };
+    if let Some(junit) = &args.junit {
+        match r::read_junit(junit) {
+            Ok(summary) => text.push_str(&summary.markdown()),
+            Err(err) => complain(&err),
+        }
+    }
+    let read: Vec<(PathBuf, Result<r::RunReport, r::ReadError>)> = args
+        .reports
+        .iter()
+        .map(|path| (path.clone(), r::read_json(path)))
+        .collect();
+    if args.table {
+        let rows: Vec<(PathBuf, Result<r::RunReport, String>)> = read
+            .into_iter()
+            .map(|(path, result)| {
+                let row = result.map_err(|err| {
+                    complain(&err);
+                    err.to_string()
+                });
+                (path, row)
+            })
+            .collect();
+        if !rows.is_empty() {
+            text.push_str(&r::render_table(&rows));
+        }
+    } else {
+        let markdown = args.markdown || args.junit.is_some();
+        for (index, (_, result)) in read.into_iter().enumerate() {
+            let report = match result {
+                Ok(report) => report,
+                Err(err) => {
+                    complain(&err);
+                    continue;
+                }
+            };
+            if index > 0 && !(args.phases || args.checks) {
+                text.push('\n');
+            }
+            text.push_str(&if args.phases {
+                r::phase_lines(&report)
+            } else if args.checks {
+                r::check_lines(&report)
+            } else if markdown {
+                r::render_markdown(&report)
+            } else {
+                r::render_human(&report)
+            });
+        }
+    }
+    print_out(&text)?;
+    Ok(if unreadable {
+        exit::USAGE
+    } else {
+        exit::SUCCESS
+    })
 }
 
 /// The gate's own preflight, on its own: what `smoke gate` would find missing, and the fix.

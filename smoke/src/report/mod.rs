@@ -6,68 +6,85 @@
 pub(crate) mod human;
 mod junit;
 mod markdown;
+mod read;
 
 pub use human::{render_failure, render_human};
 pub use junit::write_junit;
 pub use markdown::{render_markdown, write_markdown};
+pub use read::{
+    JunitSummary, ReadError, check_lines, phase_lines, read_json, read_junit, render_table,
+};
 
 use std::io;
 use std::path::Path;
 use std::time::Duration;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::secret::mask;
 
-/// One run of a suite against one target.
-#[derive(Debug, Clone, Default, Serialize)]
+/// One run of a suite against one target. Read back from `report.json` by [`read_json`]
+/// (its extra `passed` key is recomputed, not read).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RunReport {
     /// The base URL the run was against.
     pub target: String,
     /// The random id naming everything the run created.
     pub run_id: String,
     /// The whole run, wall clock.
-    #[serde(serialize_with = "ser_ms", rename = "duration_ms")]
+    #[serde(
+        serialize_with = "ser_ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms"
+    )]
     pub duration: Duration,
     /// Phases timed by the gate (build, up, migrate, healthy, checks, down); empty for `smoke run`.
+    #[serde(default)]
     pub phases: Vec<PhaseTiming>,
     /// Every check, in suite order; none is ever dropped.
     pub checks: Vec<CheckResult>,
     /// Plain remarks about the run (no staff token, no mailbox, ...).
+    #[serde(default)]
     pub notes: Vec<String>,
     /// Whether the run was interrupted (Ctrl-C); cleanup still ran.
+    #[serde(default)]
     pub interrupted: bool,
     /// What the cleanup could not undo, for a person to remove by hand.
+    #[serde(default)]
     pub leftovers: Vec<String>,
     /// How a gate run ended (`smoke gate` only): more than its checks say, since a stack can
     /// fail to start or never become ready.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub verdict: Option<GateVerdict>,
 }
 
 /// How a gate run ended, as `report.json` records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateVerdict {
     /// `passed`, `failed`, `config`, `machine-not-ready`, `stack-failed`, `never-ready` or
     /// `interrupted`.
     pub kind: String,
     /// Why, for the kinds that are not about checks.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
 }
 
 /// How long one gate phase took.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PhaseTiming {
     /// `build`, `up`, `migrate`, `healthy`, `checks` or `down`.
     pub phase: String,
     /// How long it took.
-    #[serde(serialize_with = "ser_ms", rename = "duration_ms")]
+    #[serde(
+        serialize_with = "ser_ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms"
+    )]
     pub duration: Duration,
 }
 
 /// The result of one check.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CheckResult {
     /// The stable `category.name`.
     pub name: String,
@@ -76,7 +93,11 @@ pub struct CheckResult {
     /// What happened.
     pub outcome: Outcome,
     /// How long the check took.
-    #[serde(serialize_with = "ser_ms", rename = "duration_ms")]
+    #[serde(
+        serialize_with = "ser_ms",
+        deserialize_with = "de_ms",
+        rename = "duration_ms"
+    )]
     pub duration: Duration,
 }
 
@@ -117,8 +138,60 @@ impl Serialize for Outcome {
     }
 }
 
+/// The inverse of `Outcome`'s serialisation: `status`, then the failure's fields beside it
+/// (failed) or the `skip` reason (skipped).
+impl<'de> Deserialize<'de> for Outcome {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error as _;
+        #[derive(Deserialize)]
+        struct Written {
+            status: String,
+            #[serde(default)]
+            kind: FailureKind,
+            #[serde(default)]
+            title: String,
+            #[serde(default)]
+            request: Option<String>,
+            #[serde(default)]
+            expected: String,
+            #[serde(default)]
+            actual: String,
+            #[serde(default)]
+            excerpt: Option<String>,
+            #[serde(default)]
+            hint: Option<String>,
+            #[serde(default)]
+            evidence: Vec<String>,
+            #[serde(default)]
+            skip: Option<SkipReason>,
+        }
+        let written = Written::deserialize(d)?;
+        match written.status.as_str() {
+            "passed" => Ok(Outcome::Passed),
+            "failed" => Ok(Outcome::Failed(Failure {
+                kind: written.kind,
+                title: written.title,
+                request: written.request,
+                expected: written.expected,
+                actual: written.actual,
+                excerpt: written.excerpt,
+                hint: written.hint,
+                evidence: written.evidence,
+            })),
+            "skipped" => written
+                .skip
+                .map(Outcome::Skipped)
+                .ok_or_else(|| D::Error::missing_field("skip")),
+            other => Err(D::Error::unknown_variant(
+                other,
+                &["passed", "failed", "skipped"],
+            )),
+        }
+    }
+}
+
 /// Why a check did not run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum SkipReason {
     /// A step it depends on did not pass.
@@ -192,7 +265,7 @@ impl std::fmt::Display for SkipReason {
 }
 
 /// What kind of failure: a wrong answer, or no answer to judge.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum FailureKind {
     /// The answer was not what was expected.
@@ -232,7 +305,8 @@ impl Outcome {
 }
 
 /// What went wrong, told so a person can act on it.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Failure {
     /// A wrong answer or no answer.
     pub kind: FailureKind,
@@ -347,6 +421,10 @@ impl RunReport {
 
 fn ser_ms<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error> {
     s.serialize_u64(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn de_ms<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Duration, D::Error> {
+    u64::deserialize(d).map(Duration::from_millis)
 }
 
 /// Writes the report as JSON (secrets masked): `target`, `run_id`, `passed`, `duration_ms`,
