@@ -50,10 +50,24 @@ pub struct GateArgs {
     /// Write the Markdown summary here (e.g. `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "PATH")]
     pub report_markdown: Option<PathBuf>,
+    /// Start nothing: print what the gate would do (compose files, images, operations) and
+    /// exit. `--plan` alone prints JSON; `--plan=FORMAT` picks a format for scripts.
+    #[arg(
+        long,
+        value_name = "FORMAT",
+        value_enum,
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "json"
+    )]
+    pub plan: Option<super::plan::PlanFormat>,
 }
 
 /// Runs `smoke gate` and returns the process exit code.
 pub async fn main(args: GateArgs) -> ExitCode {
+    if let Some(format) = args.plan {
+        return super::plan::main(&args, format).await;
+    }
     let categories: Vec<String> = args.category.iter().map(|c| c.trim().to_owned()).collect();
     let options = GateOptions {
         stack: args.stack.clone().unwrap_or_else(bundled_stack),

@@ -5,6 +5,7 @@
 //! - [`spec`]: the stack description the gate reads (`gate.toml`).
 //! - [`compose`]: the `docker compose` commands besides `up`.
 //! - [`stack`]: one stack's lifecycle.
+//! - [`plan`]: what a gate would do, without starting anything (`smoke gate --plan`).
 //! - [`infra`]: assertions read from the running stack.
 //! - [`evidence`]: what is saved before teardown when something failed.
 //! - [`preflight`]: whether this machine can run a gate at all (CLI, engine, Compose v2, buildx).
@@ -14,6 +15,7 @@ pub mod cli;
 pub mod compose;
 pub mod evidence;
 pub mod infra;
+pub mod plan;
 pub mod preflight;
 pub mod run;
 pub mod spec;
