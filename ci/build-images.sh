@@ -12,18 +12,22 @@ if [ -z "${BUILD_CA_BUNDLE:-}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; t
   export BUILD_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
 
+# Under the project name `smoke gate` builds each stack with (`smokegate-build-<name>`, and
+# `-infra` for an infrastructure project; smoke/src/gate/stack.rs): compose stamps the project
+# name into the images, so the gate then finds these same images instead of re-labelling them
+# and leaving these ones dangling.
 build() {
-  local env_file=$1; shift
+  local project=$1 env_file=$2; shift 2
   local args=()
   for file in "$@"; do args+=(-f "$file"); done
-  echo "build-images: $*" >&2
-  docker compose --project-name release-gate-build --env-file "$env_file" "${args[@]}" build
+  echo "build-images: $project: $*" >&2
+  docker compose --project-name "$project" --env-file "$env_file" "${args[@]}" build
 }
 
 ref=fixtures/azionelab
-build "$ref/.env.example" "$ref/infra/docker/compose.yml" "$ref/infra/docker/compose.test.yml"
+build smokegate-build-azionelab "$ref/.env.example" "$ref/infra/docker/compose.yml" "$ref/infra/docker/compose.test.yml"
 multi=fixtures/multienv
-build "$multi/.env.example" "$multi/infra/compose.yml"
-build "$multi/.env.example" "$multi/app/compose.yml" "$multi/app/compose.test.yml"
+build smokegate-build-multienv-infra "$multi/.env.example" "$multi/infra/compose.yml"
+build smokegate-build-multienv "$multi/.env.example" "$multi/app/compose.yml" "$multi/app/compose.test.yml"
 stage=fixtures/stage
-build "$stage/.env.example" "$stage/compose.yml" "$stage/compose.test.yml"
+build smokegate-build-stage "$stage/.env.example" "$stage/compose.yml" "$stage/compose.test.yml"

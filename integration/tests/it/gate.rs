@@ -330,6 +330,15 @@ async fn gate_passes_on_the_stage_stack() {
 /// `smoke gate` on a scratch stack made of `files` (name, text) beside a valid checks file,
 /// so what is under test is the only thing wrong; returns its exit code and stdout.
 fn gate_on_scratch_stack(name: &str, files: &[(&str, &str)]) -> (Option<i32>, String) {
+    gate_on_scratch_stack_with(name, files, &[])
+}
+
+/// [`gate_on_scratch_stack`] with extra `smoke gate` arguments.
+fn gate_on_scratch_stack_with(
+    name: &str,
+    files: &[(&str, &str)],
+    args: &[&str],
+) -> (Option<i32>, String) {
     let dir = gate_runs_dir().join(name);
     std::fs::create_dir_all(&dir).expect("create a scratch stack folder");
     for (file, text) in files {
@@ -345,11 +354,47 @@ fn gate_on_scratch_stack(name: &str, files: &[(&str, &str)]) -> (Option<i32>, St
         .arg(&dir)
         .arg("--runs-dir")
         .arg(gate_runs_dir())
+        .args(args)
         .output()
         .expect("`smoke gate` starts");
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     assert!(!stdout.contains("panicked"), "{stdout}");
     (output.status.code(), stdout)
+}
+
+#[test]
+fn no_build_never_builds_and_names_each_missing_image() {
+    if !common::require_engine("no_build_never_builds_and_names_each_missing_image") {
+        return;
+    }
+    let (code, stdout) = gate_on_scratch_stack_with(
+        "no-build-missing",
+        &[
+            (
+                "compose.yml",
+                "services:\n  web:\n    build: .\n    ports: [\"127.0.0.1::80\"]\n  db:\n    image: smoke-test/never-built:0.0.1\n",
+            ),
+            ("Dockerfile", "FROM debian:bookworm-slim\n"),
+            (
+                "gate.toml",
+                "name = \"no-build\"\ncompose_files = [\"compose.yml\"]\n[public]\nservice = \"web\"\nhttp_port = 80\n",
+            ),
+        ],
+        &["--no-build"],
+    );
+    assert_eq!(code, Some(4), "{stdout}");
+    for image in [
+        "`smoke-test/never-built:0.0.1` (service `db`)",
+        "`smokegate-build-no-build-web:gate` (service `web`)",
+    ] {
+        assert!(stdout.contains(image), "it must name {image}:\n{stdout}");
+    }
+    assert!(stdout.contains("--no-build"), "{stdout}");
+    let built = Command::new("docker")
+        .args(["image", "inspect", "smokegate-build-no-build-web:gate"])
+        .output()
+        .expect("docker starts");
+    assert!(!built.status.success(), "`--no-build` built an image");
 }
 
 #[test]

@@ -208,7 +208,11 @@ fn documented_edits(stack: &str) -> Vec<Edit> {
                 "\"check\", \"--deploy\", \"--settings\", \"config.settings\",",
             ),
             // 3. The stack's health path.
-            replace("checks.toml", "path = \"/health/\"", "path = \"/api/health/\""),
+            replace(
+                "checks.toml",
+                "path = \"/health/\"",
+                "path = \"/api/health/\"",
+            ),
         ],
         "azionelab" => vec![
             // 1. The team's own test override (a throwaway certificate, MailDev) instead of
@@ -228,7 +232,11 @@ fn documented_edits(stack: &str) -> Vec<Edit> {
                 "http_port = 80\nca_cert = \"/etc/nginx/certs/tls.crt\"\nhost = \"localhost\"\n",
             ),
             // 3. The stack's health path.
-            replace("checks.toml", "path = \"/health/\"", "path = \"/api/health/\""),
+            replace(
+                "checks.toml",
+                "path = \"/health/\"",
+                "path = \"/api/health/\"",
+            ),
         ],
         "multienv" => vec![
             // 1. The database and Redis live in a compose project of their own.
@@ -241,7 +249,11 @@ fn documented_edits(stack: &str) -> Vec<Edit> {
                 ),
             ),
             // 2. nginx routes by virtual host: the checks ask for production's name.
-            replace("gate.toml", "http_port = 80\n", "http_port = 80\nhost = \"prod.multienv.test\"\n"),
+            replace(
+                "gate.toml",
+                "http_port = 80\n",
+                "http_port = 80\nhost = \"prod.multienv.test\"\n",
+            ),
             // 3. This example does not claim `check --deploy` (its own gate does not either).
             replace(
                 "gate.toml",

@@ -174,7 +174,9 @@ pub fn render(outcome: &GateOutcome) -> String {
         text.push_str(&format!("note: {note}\n"));
     }
     for left in &report.leftovers {
-        text.push_str(&format!("warning: left behind: {left} (remove it by hand)\n"));
+        text.push_str(&format!(
+            "warning: left behind: {left} (remove it by hand)\n"
+        ));
     }
     if !report.phases.is_empty() {
         text.push_str("\nphases:");
@@ -293,14 +295,21 @@ mod tests {
             check("operations.migrate", Outcome::Passed, 3_100),
             check("health.ok", Outcome::Passed, 120),
             check("pages.home", Outcome::Passed, 40),
-            check("infra.only_public_services_publish_ports", Outcome::Passed, 230),
+            check(
+                "infra.only_public_services_publish_ports",
+                Outcome::Passed,
+                230,
+            ),
         ]
     }
 
     #[test]
     fn a_passing_gate_prints_phases_counts_and_verdict_once() {
         let text = render(&outcome(Verdict::Passed, passing(), &[]));
-        assert!(!text.contains("  PASS "), "check lines are progress only:\n{text}");
+        assert!(
+            !text.contains("  PASS "),
+            "check lines are progress only:\n{text}"
+        );
         insta::assert_snapshot!("gate_output_passed", text);
     }
 

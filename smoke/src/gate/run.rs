@@ -294,7 +294,12 @@ async fn drive(
 ) -> Verdict {
     // build
     let t = Instant::now();
-    if !options.skip_build {
+    if options.skip_build {
+        if let Err(err) = stack.require_images().await {
+            phases.push("build", t.elapsed());
+            return Verdict::StackFailed(error_chain(&err));
+        }
+    } else {
         progress.note("gate: building images");
         if let Err(err) = stack.build().await {
             phases.push("build", t.elapsed());

@@ -55,6 +55,10 @@ pub enum StackError {
         "the compose files of `{stack}` publish fixed host ports: {ports}; parallel runs would collide, and the gate would test whatever already holds them (in the test override, replace them with `ports: !override` and `\"127.0.0.1::PORT\"` entries, or `ports: !reset []` for a service that must publish nothing)"
     )]
     FixedHostPorts { stack: String, ports: String },
+    #[error(
+        "`--no-build` was given but these images of `{stack}` are not on the engine: {images} (build them first: run the gate without `--no-build`, or `docker compose build`; nothing is pulled or built behind your back)"
+    )]
+    MissingImages { stack: String, images: String },
     #[error("failed to write `{path}`")]
     Io {
         path: PathBuf,
@@ -161,6 +165,21 @@ impl std::fmt::Debug for Stack {
     }
 }
 
+/// The compose project name images of `stack` are built under (by the gate and by
+/// `ci/build-images.sh`): stable, so an unchanged build yields the same image.
+pub fn build_project_name(stack: &str) -> String {
+    format!("smokegate-build-{}", sanitize(stack))
+}
+
+/// The same for the stack's infrastructure project (`[infra_project]`).
+pub fn infra_build_project_name(stack: &str) -> String {
+    build_project_name(&format!("{stack}-infra"))
+}
+
+/// The tag given to an image a service builds without naming it (`image:`), so that every
+/// run uses the one image the stable build project made, and never a `latest`.
+pub const UNNAMED_BUILD_TAG: &str = "gate";
+
 fn random_hex(bytes: usize) -> String {
     let mut rng = rand::rng();
     (0..bytes)
@@ -237,6 +256,7 @@ impl Stack {
                     &format!("{} (infrastructure project)", spec.name),
                     &run_dir.join("compose.infra.labels.yml"),
                     &run_id,
+                    &infra_build_project_name(&spec.name),
                 )
                 .await?;
                 Some(infra)
@@ -259,6 +279,7 @@ impl Stack {
             &spec.name,
             &run_dir.join("compose.labels.yml"),
             &run_id,
+            &build_project_name(&spec.name),
         )
         .await?;
 
@@ -287,20 +308,77 @@ impl Stack {
         })
     }
 
-    /// Builds the images the project builds.
+    /// Builds the images the project builds (and the infrastructure project's), under the
+    /// stack's build project name rather than the run's: compose stamps the project name into
+    /// every image it builds, so a per-run name would make each gate re-label (and so replace)
+    /// the images, leaving the previous ones dangling. Under a stable name an unchanged build
+    /// is the same image.
     pub async fn build(&self) -> Result<(), StackError> {
-        let needs_build = self.config.services.values().any(|s| s.build.is_some());
-        if !needs_build {
-            return Ok(());
+        let builds = |project: &Project, stack: String, build_name: String| {
+            let builder = Project {
+                name: build_name,
+                files: project.files.clone(),
+                env: project.env.clone(),
+            };
+            async move {
+                builder
+                    .run_ok(["build"], BUILD_TIMEOUT)
+                    .await
+                    .map(|_| ())
+                    .map_err(|source| StackError::Build { stack, source })
+            }
+        };
+        if let Some(infra) = &self.infra {
+            builds(
+                infra,
+                format!("{} (infrastructure project)", self.spec.name),
+                infra_build_project_name(&self.spec.name),
+            )
+            .await?;
         }
-        self.project
-            .run_ok(["build"], BUILD_TIMEOUT)
+        if self.config.services.values().any(|s| s.build.is_some()) {
+            builds(
+                &self.project,
+                self.spec.name.clone(),
+                build_project_name(&self.spec.name),
+            )
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// With `--no-build`: every image the project runs must already be on the engine, or
+    /// `up` would build (or pull) it behind the user's back while the phase table says
+    /// `build 0ms`. Names the missing ones.
+    pub async fn require_images(&self) -> Result<(), StackError> {
+        let build_project = build_project_name(&self.spec.name);
+        let mut missing = Vec::new();
+        for (service, config) in &self.config.services {
+            let image = match (&config.image, &config.build) {
+                (Some(image), _) => image.clone(),
+                (None, Some(_)) => {
+                    format!("{build_project}-{}:{UNNAMED_BUILD_TAG}", sanitize(service))
+                }
+                (None, None) => continue,
+            };
+            let found = super::compose::docker(
+                ["image", "inspect", "--format", "{{.Id}}", image.as_str()],
+                Duration::from_secs(30),
+            )
             .await
-            .map(|_| ())
-            .map_err(|source| StackError::Build {
+            .is_ok_and(|out| out.success);
+            if !found {
+                missing.push(format!("`{image}` (service `{service}`)"));
+            }
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(StackError::MissingImages {
                 stack: self.spec.name.clone(),
-                source,
+                images: missing.join(", "),
             })
+        }
     }
 
     /// Starts the stack through testcontainers and waits for its healthchecks.
@@ -518,6 +596,12 @@ impl Stack {
         if self.torn_down {
             return Ok(());
         }
+        // Killed, not stopped: the evidence is saved, and nothing of a throwaway stack needs
+        // a clean shutdown (its volumes go with it).
+        self.project.kill().await;
+        if let Some(infra) = &self.infra {
+            infra.kill().await;
+        }
         if let Some(compose) = self.compose.take() {
             // Through testcontainers first; our own `down` below also removes orphans
             // (`run --rm` leftovers of an interrupted run) and is a no-op when all is gone.
@@ -552,6 +636,7 @@ async fn label_project(
     stack: &str,
     labels_file: &Path,
     run_id: &str,
+    build_project: &str,
 ) -> Result<ComposeConfig, StackError> {
     let config = project
         .config()
@@ -566,12 +651,12 @@ async fn label_project(
                 .join(", "),
             source,
         })?;
-    std::fs::write(labels_file, labels_override(&config, run_id)).map_err(|source| {
-        StackError::Io {
+    std::fs::write(labels_file, labels_override(&config, run_id, build_project)).map_err(
+        |source| StackError::Io {
             path: labels_file.to_path_buf(),
             source,
-        }
-    })?;
+        },
+    )?;
     project.files.push(labels_file.to_path_buf());
     Ok(config)
 }
@@ -631,7 +716,7 @@ fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError>
 
 /// A compose override (JSON is YAML) that labels every service, network and volume with the
 /// run's ownership, so the sweep can find them if this process dies.
-fn labels_override(config: &ComposeConfig, run_id: &str) -> String {
+fn labels_override(config: &ComposeConfig, run_id: &str, build_project: &str) -> String {
     let labels = serde_json::json!({
         LABEL_RUN: run_id,
         LABEL_PID: std::process::id().to_string(),
@@ -645,8 +730,18 @@ fn labels_override(config: &ComposeConfig, run_id: &str) -> String {
     };
     let services: serde_json::Map<String, serde_json::Value> = config
         .services
-        .keys()
-        .map(|name| (name.clone(), serde_json::json!({ "labels": labels })))
+        .iter()
+        .map(|(name, service)| {
+            let mut entry = serde_json::json!({ "labels": labels });
+            // Built without a name: compose would name it after the run's project.
+            if service.build.is_some() && service.image.is_none() {
+                entry["image"] = serde_json::Value::String(format!(
+                    "{build_project}-{}:{UNNAMED_BUILD_TAG}",
+                    sanitize(name)
+                ));
+            }
+            (name.clone(), entry)
+        })
         .collect();
     let networks: serde_json::Map<String, serde_json::Value> = config
         .networks
@@ -705,8 +800,12 @@ mod tests {
             "volumes": {"postgres_data": {}}
         }))
         .unwrap();
-        let doc: serde_json::Value =
-            serde_json::from_str(&labels_override(&config, "abcd1234")).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&labels_override(
+            &config,
+            "abcd1234",
+            "smokegate-build-demo",
+        ))
+        .unwrap();
         assert_eq!(doc["services"]["nginx"]["labels"][LABEL_RUN], "abcd1234");
         assert_eq!(
             doc["services"]["backend"]["labels"][LABEL_PID],
@@ -718,6 +817,37 @@ mod tests {
             "an external network is not ours to label"
         );
         assert!(doc["volumes"]["postgres_data"]["labels"].is_object());
+    }
+
+    #[test]
+    fn a_service_built_without_a_name_uses_the_build_projects_image_not_latest() {
+        let config: ComposeConfig = serde_json::from_value(serde_json::json!({
+            "services": {
+                "web": {"build": {"context": "."}},
+                "nginx": {"image": "site/nginx:1.2.0", "build": {"context": "nginx"}},
+                "db": {"image": "postgres:16.4"}
+            }
+        }))
+        .unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&labels_override(
+            &config,
+            "abcd1234",
+            &build_project_name("Demo"),
+        ))
+        .unwrap();
+        assert_eq!(
+            doc["services"]["web"]["image"],
+            "smokegate-build-demo-web:gate"
+        );
+        assert!(
+            doc["services"]["nginx"].get("image").is_none(),
+            "a named image keeps its name"
+        );
+        assert!(doc["services"]["db"].get("image").is_none());
+        assert_eq!(
+            infra_build_project_name("Demo"),
+            "smokegate-build-demo-infra"
+        );
     }
 
     #[test]
