@@ -196,6 +196,13 @@ impl Project {
         self.run(&args, timeout).await
     }
 
+    /// `docker compose kill`: a throwaway stack has nothing to shut down cleanly, and a
+    /// graceful stop costs seconds per run (up to `--timeout` for a process that ignores
+    /// SIGTERM). Failures are the `down` that follows's to report.
+    pub async fn kill(&self) {
+        let _ = self.run(&["kill"], Duration::from_secs(30)).await;
+    }
+
     /// `docker compose down --volumes --remove-orphans`: containers, networks and volumes.
     pub async fn down(&self) -> Result<Output, CommandError> {
         self.run_ok(
