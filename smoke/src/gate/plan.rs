@@ -18,6 +18,7 @@ use super::cli::{GateArgs, MACHINE_NOT_READY, bundled_stack};
 use super::compose::{CommandError, ComposeConfig, Project};
 use super::preflight::{self, Missing, Need};
 use super::spec::{self, SpecError, StackSpec, interpolate, parse_env_file};
+use super::stack::{build_project_name, infra_build_project_name};
 use crate::exit;
 use crate::secret::mask;
 
@@ -34,6 +35,12 @@ pub enum PlanFormat {
     ComposeArgs,
     /// The same for the infrastructure project (`[infra_project]`); nothing without one.
     InfraComposeArgs,
+    /// The compose project name the gate builds the app project's images under
+    /// (`smokegate-build-<name>`): building under it makes the images a gate would use.
+    BuildProject,
+    /// The same for the infrastructure project (`smokegate-build-<name>-infra`); nothing
+    /// without one.
+    InfraBuildProject,
     /// One line per operation that is not fixture data, in an order that respects `after`:
     /// shell words `NAME [-e VAR]... SERVICE COMMAND...` (what follows `docker compose run
     /// --rm -T` or `exec -T`).
@@ -97,6 +104,9 @@ pub struct Plan {
 /// One compose project: how to invoke compose for it, and its images.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectPlan {
+    /// The compose project name the gate builds its images under, stable per stack (compose
+    /// stamps it into each image it builds).
+    pub build_project: String,
     /// The env file compose substitutes variables from, absolute.
     pub env_file: Option<PathBuf>,
     /// Its compose files, absolute, in order (`--override` files last).
@@ -123,7 +133,8 @@ pub struct InfraPlan {
 pub struct ImagePlan {
     /// The compose service.
     pub service: String,
-    /// Its `image:`; none when it is built without a name.
+    /// Its `image:`; none when it is built without a name (the gate then runs
+    /// `<build_project>-<service>:gate`, and `infra.no_latest_tags` fails it).
     pub image: Option<String>,
     /// Listed in `test_only_services`: not released.
     pub test_only: bool,
@@ -258,7 +269,8 @@ pub fn load(stack: &Path, overrides: &[PathBuf]) -> Result<Plan, PlanError> {
         std::path::absolute(stack).unwrap_or_else(|_| stack.to_path_buf())
     };
     let env_file = spec.env_file();
-    let project = |files: Vec<PathBuf>| ProjectPlan {
+    let project = |build_project: String, files: Vec<PathBuf>| ProjectPlan {
+        build_project,
         compose_args: compose_args(env_file.as_deref(), &files),
         env_file: env_file.clone(),
         compose_files: files,
@@ -274,13 +286,16 @@ pub fn load(stack: &Path, overrides: &[PathBuf]) -> Result<Plan, PlanError> {
     let infra_project = spec.infra_project.as_ref().map(|infra| InfraPlan {
         name: infra.name.clone().unwrap_or_else(|| "infra".to_owned()),
         network_env: infra.network_env.clone(),
-        project: project(spec.infra_compose_files()),
+        project: project(
+            infra_build_project_name(&spec.name),
+            spec.infra_compose_files(),
+        ),
     });
     Ok(Plan {
         stack: spec.name.clone(),
         gate_file,
         checks_file: spec.checks_file(),
-        project: project(files),
+        project: project(build_project_name(&spec.name), files),
         infra_project,
         deployable_images: Vec::new(),
         secrets: spec
@@ -522,6 +537,12 @@ pub fn render(plan: &Plan, format: PlanFormat) -> Result<String, PlanError> {
             format!("the image `{i}`")
         }),
         PlanFormat::ComposeArgs => lines(plan.project.compose_args.clone(), &argument),
+        PlanFormat::BuildProject => Ok(format!("{}\n", plan.project.build_project)),
+        PlanFormat::InfraBuildProject => Ok(plan
+            .infra_project
+            .iter()
+            .map(|i| format!("{}\n", i.project.build_project))
+            .collect()),
         PlanFormat::InfraComposeArgs => lines(
             plan.infra_project
                 .iter()
@@ -627,6 +648,8 @@ mod tests {
         let text = [
             PlanFormat::ComposeArgs,
             PlanFormat::InfraComposeArgs,
+            PlanFormat::BuildProject,
+            PlanFormat::InfraBuildProject,
             PlanFormat::Operations,
             PlanFormat::Fixtures,
             PlanFormat::Staff,
@@ -656,6 +679,8 @@ mod tests {
         let text = [
             PlanFormat::ComposeArgs,
             PlanFormat::InfraComposeArgs,
+            PlanFormat::BuildProject,
+            PlanFormat::InfraBuildProject,
             PlanFormat::Operations,
         ]
         .map(|format| {
