@@ -7,8 +7,12 @@
 # Refuses, creating nothing, when the gate is red, the work tree has uncommitted changes, or
 # the tag or an image tag already exists. Extra gate arguments follow `--`, e.g.
 #   bash ci/release-gate.sh 0.2.0 -- --override fixtures/broken/x/compose.override.yml
-# Exit: 0 released; 2 refused (usage, dirty tree, tag exists); otherwise the gate's own code
-# (1 a check failed, 3 never ready, 4 the stack failed to build or start, 130 interrupted).
+# What to build and tag comes from the gate itself (`smoke gate STACK GATE_ARGS --plan=...`):
+# the compose files of the stack and of its `[infra_project]`, and every image of a service
+# that is not test-only, in both projects.
+# Exit: 0 released; 2 refused (usage, dirty tree, tag exists, a gate file the gate cannot
+# plan); otherwise the gate's own code (1 a check failed, 3 never ready, 4 the stack failed to
+# build or start, 5 this machine cannot run a gate, 130 interrupted).
 # Environment: SMOKE_BIN (a built `smoke`; default `cargo run -q -p smoke --`),
 # RELEASE_STACK (default fixtures/azionelab), RELEASE_REPORT_DIR (default target/gate-release/VERSION).
 # Run by hand from the repo root: `bash ci/release-gate.sh 0.2.0`.
@@ -41,33 +45,36 @@ if git rev-parse -q --verify "refs/tags/$tag" >/dev/null; then
 fi
 commit=$(git rev-parse HEAD)
 
-# 2. The compose file set and the deployable images, read from the stack's gate.toml.
-overrides=()
-for ((i = 0; i < ${#gate_args[@]}; i++)); do
-  if [ "${gate_args[i]}" = "--override" ] && [ $((i + 1)) -lt ${#gate_args[@]} ]; then
-    overrides+=("${gate_args[i + 1]}")
+# 2. The compose file sets and the images to release, as the gate plans them from the stack's
+#    gate.toml with the overrides among the gate arguments.
+if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
+plan() {
+  local status=0
+  "${smoke[@]}" gate "$stack" "${gate_args[@]}" --plan="$1" || status=$?
+  [ "$status" -eq 0 ] || log "\`smoke gate $stack ${gate_args[*]} --plan=$1\` exited $status"
+  return "$status"
+}
+plan_failed() {
+  if [ "$1" -eq 5 ]; then
+    log "FAILED: this machine cannot read the compose files (above); nothing was tagged"
+    exit 5
   fi
-done
-mapfile -t compose < <(python3 - "$stack" "${overrides[@]}" <<'PY'
-import os, sys, tomllib
-stack = sys.argv[1]
-spec_path = stack if stack.endswith(".toml") else os.path.join(stack, "gate.toml")
-spec = tomllib.load(open(spec_path, "rb"))
-root = os.path.dirname(spec_path)
-if spec.get("env_file"):
-    print("--env-file"); print(os.path.join(root, spec["env_file"]))
-for f in spec["compose_files"] + sys.argv[2:]:
-    print("-f"); print(f if f in sys.argv[2:] else os.path.join(root, f))
-PY
-) || refuse "failed to read \`$stack/gate.toml\`"
-test_only=$(python3 -c 'import sys, tomllib; print(" ".join(tomllib.load(open(sys.argv[1], "rb")).get("test_only_services", [])))' "$stack/gate.toml")
-dc() { docker compose --project-name "release-gate-${version//./-}" "${compose[@]}" "$@"; }
-mapfile -t images < <(dc config --format json | python3 -c '
-import json, sys
-test_only = set(sys.argv[1].split())
-services = json.load(sys.stdin)["services"]
-print("\n".join(sorted({s["image"] for name, s in services.items() if name not in test_only and s.get("image")})))
-' "$test_only")
+  refuse "the gate cannot plan \`$stack\` (above): fix its gate.toml or the gate arguments"
+}
+compose_text=$(plan compose-args) || plan_failed $?
+infra_text=$(plan infra-compose-args) || plan_failed $?
+images_text=$(plan images) || plan_failed $?
+# Built under the project names the gate builds under: compose stamps the name into each image,
+# so another name would give other images than the ones a gate of this stack builds and runs.
+build_project=$(plan build-project) || plan_failed $?
+infra_build_project=$(plan infra-build-project) || plan_failed $?
+mapfile -t compose <<<"$compose_text"
+infra=()
+[ -z "$infra_text" ] || mapfile -t infra <<<"$infra_text"
+images=()
+[ -z "$images_text" ] || mapfile -t images <<<"$images_text"
+dc() { docker compose --project-name "$build_project" "${compose[@]}" "$@"; }
+dc_infra() { docker compose --project-name "$infra_build_project" "${infra[@]}" "$@"; }
 [ "${#images[@]}" -gt 0 ] || refuse "the stack names no images to release"
 for image in "${images[@]}"; do
   if docker image inspect "${image%:*}:$version" >/dev/null 2>&1; then
@@ -79,13 +86,16 @@ done
 if [ -z "${BUILD_CA_BUNDLE:-}" ] && [ -s /etc/ssl/certs/ca-certificates.crt ]; then
   export BUILD_CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 fi
+if [ "${#infra[@]}" -gt 0 ]; then
+  log "building the images of $stack's infrastructure project"
+  dc_infra build >&2 || { log "FAILED: the infrastructure images did not build; nothing was tagged"; exit 4; }
+fi
 log "building the images of $stack"
 dc build >&2 || { log "FAILED: the images did not build; nothing was tagged"; exit 4; }
 declare -A built
 for image in "${images[@]}"; do built[$image]=$(docker image inspect --format '{{.Id}}' "$image"); done
 
 mkdir -p "$report_dir"
-if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
 log "gating $commit ($tag) with: smoke gate $stack --no-build ${gate_args[*]}"
 status=0
 "${smoke[@]}" gate "$stack" --no-build --runs-dir "$PWD/target/gate-release/runs" \
