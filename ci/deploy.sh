@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Deploys release VERSION (images REPO:VERSION made by ci/release-gate.sh) on this compose
 # host, following the seed's steps: back up the database (pg_dump) into the backups folder,
-# `up -d` the new image tags, run migrate and collectstatic, then the smoke checks. Records
+# `up -d` the new image tags, run the operations the stack's gate.toml declares (migrate and
+# collectstatic; not its fixture data) and its staff account, then the smoke checks. Records
 # what `ci/rollback.sh` needs: the previous known-good release, the backup, the migration plan
 # and whether the migrations it applied can be undone without restoring the backup.
 # Configuration: see ci/lib/compose-host.sh. Exit: 0 deployed and smoke green; 1 failed (the
@@ -28,14 +29,12 @@ else
   log "no running database: first deploy, nothing to back up"
 fi
 
-# 2. The new images, then the one-shot operations.
+# 2. The new images, then the one-shot operations and the staff account of the gate file.
 log "starting release $version"
 dc_release "$version" up -d >&2
-log "migrating"
-dc_release "$version" exec -T backend python manage.py migrate --noinput >&2
-dc_release "$version" exec -T backend python manage.py collectstatic --noinput >/dev/null
+run_planned "$version" operations
 if [ -n "${SMOKE_STAFF_TOKEN:-}" ]; then
-  dc_release "$version" exec -T -e SMOKE_STAFF_TOKEN -e SMOKE_STAFF_PASSWORD backend python manage.py ensure_staff smoke >&2
+  run_planned "$version" staff
 fi
 
 # 3. What rollback needs: the plan now applied, and whether the migrations this deploy

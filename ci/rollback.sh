@@ -56,7 +56,7 @@ else
 fi
 dc_release "$target" up -d >&2
 if [ -n "${SMOKE_STAFF_TOKEN:-}" ]; then
-  dc_release "$target" exec -T -e SMOKE_STAFF_TOKEN -e SMOKE_STAFF_PASSWORD backend python manage.py ensure_staff smoke >&2
+  run_planned "$target" staff
 fi
 echo "$target" >"$STATE/current"
 

@@ -12,8 +12,12 @@
 #   DEPLOY_URL            the site's base URL for the smoke checks; `auto` derives it (and the
 #                         CA certificate, MailDev URL and the backend's PUBLIC_SITE_URL) from a
 #                         test stack's ephemeral ports
-#   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (`ensure_staff smoke`), and
-#   SMOKE_STAFF_PASSWORD  its password when set (the admin sign-in check; unusable when unset)
+#   DEPLOY_STACK          the stack folder whose gate.toml declares the one-shot commands run
+#                         in the started release: its operations (not its fixture data) and
+#                         its staff account (default fixtures/azionelab)
+#   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (the gate file's `[staff]`
+#   SMOKE_STAFF_PASSWORD  command), and its password when set (the admin sign-in check)
+#   SMOKE_BIN             a built `smoke` (default `cargo run -q -p smoke --`)
 
 log() { printf '%s: %s\n' "$SCRIPT" "$*" >&2; }
 die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit "${2:-1}"; }
@@ -23,6 +27,8 @@ read -r -a COMPOSE_FILES <<<"${DEPLOY_COMPOSE_FILES:-fixtures/azionelab/infra/do
 ENV_FILE=${DEPLOY_ENV_FILE:-fixtures/azionelab/.env}
 read -r -a SERVICES <<<"${DEPLOY_SERVICES:-nginx backend}"
 STATE=${DEPLOY_STATE_DIR:-/var/lib/azionelab-deploy}
+STACK=${DEPLOY_STACK:-fixtures/azionelab}
+if [ -n "${SMOKE_BIN:-}" ]; then SMOKE=("$SMOKE_BIN"); else SMOKE=(cargo run -q -p smoke --); fi
 mkdir -p "$STATE/releases" "$STATE/backups"
 [ -f "$ENV_FILE" ] || die "the env file \`$ENV_FILE\` does not exist (set DEPLOY_ENV_FILE)" 2
 
@@ -56,6 +62,23 @@ write_release_override() {
     done
   } >"$dir/images.yml.tmp"
   mv "$dir/images.yml.tmp" "$dir/images.yml"
+}
+
+# Runs in the running services of release VERSION (`exec -T`), one after the other, the
+# commands the gate plans from $STACK/gate.toml: FORMAT `operations` (migrate, collectstatic:
+# every operation that is not fixture data, in an order that respects `after`) or `staff`.
+# Each line is `NAME [-e VAR]... SERVICE COMMAND...`, shell-quoted by smoke.
+run_planned() {
+  local version=$1 format=$2 text line words
+  text=$("${SMOKE[@]}" gate "$STACK" --plan="$format") \
+    || die "\`smoke gate $STACK --plan=$format\` failed (above); set DEPLOY_STACK to the stack's folder" 2
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    eval "words=($line)"
+    log "running ${words[0]}: ${words[*]:1}"
+    dc_release "$version" exec -T "${words[@]:1}" </dev/null >&2 \
+      || die "\`${words[0]}\` failed in release $version"
+  done <<<"$text"
 }
 
 # The running database's applied migrations, as `showmigrations --plan` prints them.
