@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # Measures the release gate against its floor on the same files, images already built:
 # N gate runs interleaved with N runs of the floor (plain `docker compose up --wait`, then
-# `run --rm backend python manage.py migrate`, then `down -v`), so both see the same noise.
-# Prints every run, the medians, their ratio, and the gate's median per phase.
+# `run --rm` of each operation the gate file declares that is not fixture data, e.g. migrate
+# and collectstatic, then `down -v`), so both see the same noise. The compose files and the
+# operations come from the gate itself (`smoke gate --plan`), the phases from its reports
+# (`smoke report --phases`). Prints every run, the medians, their ratio, and the gate's median
+# per phase.
 # Run by hand from the repo root: `bash ci/bench-gate.sh [N]` (default 5).
 set -euo pipefail
 
@@ -17,13 +20,21 @@ SMOKE=$(realpath "${SMOKE_BIN:-target/release/smoke}")
 now() { date +%s.%N; }
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 
+compose_text=$("$SMOKE" gate "$STACK" --plan=compose-args)
+mapfile -t compose_args <<<"$compose_text"
+operations=$("$SMOKE" gate "$STACK" --plan=operations)
+
 floor_run() {
-  local project="bench-floor-$RANDOM$RANDOM"
-  local compose=(docker compose -p "$project" --env-file "$STACK/.env.example"
-    -f "$STACK/infra/docker/compose.yml" -f "$STACK/infra/docker/compose.test.yml")
+  local project="bench-floor-$RANDOM$RANDOM" line words
+  local compose=(docker compose -p "$project" "${compose_args[@]}")
   local start; start=$(now)
   "${compose[@]}" up -d --wait --quiet-pull >/dev/null 2>&1
-  "${compose[@]}" run --rm -T backend python manage.py migrate --noinput >/dev/null 2>&1
+  # Each line is `NAME [-e VAR]... SERVICE COMMAND...`, shell-quoted by smoke.
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    eval "words=($line)"
+    "${compose[@]}" run --rm -T "${words[@]:1}" </dev/null >/dev/null 2>&1
+  done <<<"$operations"
   "${compose[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1
   echo "$(now) - $start" | bc
 }
@@ -31,15 +42,17 @@ floor_run() {
 gate_run() {
   local i=$1 start
   start=$(now)
-  "$SMOKE" gate --no-build --runs-dir "$OUT/runs" --report-json "$OUT/gate-$i.json" >"$OUT/gate-$i.log" 2>&1 \
+  "$SMOKE" gate "$STACK" --no-build --runs-dir "$OUT/runs" --report-json "$OUT/gate-$i.json" >"$OUT/gate-$i.log" 2>&1 \
     || { echo "gate run $i failed; see $OUT/gate-$i.log" >&2; exit 1; }
   echo "$(now) - $start" | bc
 }
 
 : >"$OUT/gate.txt"; : >"$OUT/floor.txt"
+reports=()
 for i in $(seq 1 "$N"); do
   g=$(gate_run "$i"); f=$(floor_run)
   echo "$g" >>"$OUT/gate.txt"; echo "$f" >>"$OUT/floor.txt"
+  reports+=("$OUT/gate-$i.json")
   printf 'run %d: gate %6.1fs  floor %6.1fs\n' "$i" "$g" "$f"
 done
 
@@ -47,9 +60,9 @@ gate_median=$(median <"$OUT/gate.txt")
 floor_median=$(median <"$OUT/floor.txt")
 printf 'median of %d: gate %.1fs, floor %.1fs, ratio %.2f\n' "$N" "$gate_median" "$floor_median" \
   "$(echo "$gate_median / $floor_median" | bc -l)"
+# `PHASE SECONDS` lines of every run, in the order the phases ran.
+"$SMOKE" report --phases "${reports[@]}" >"$OUT/phases.txt"
 echo "gate phases (median of $N):"
-for phase in build up migrate healthy checks down; do
-  for f in "$OUT"/gate-*.json; do
-    python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print([p['duration_ms'] for p in r['phases'] if p['phase']==sys.argv[2]][0]/1000)" "$f" "$phase"
-  done | median | xargs printf '  %-8s %6.1fs\n' "$phase"
+cut -d' ' -f1 "$OUT/phases.txt" | awk '!seen[$0]++' | while read -r phase; do
+  awk -v phase="$phase" '$1 == phase {print $2}' "$OUT/phases.txt" | median | xargs printf '  %-8s %6.1fs\n' "$phase"
 done

@@ -3,8 +3,10 @@
 # the wall time of a full run (median of N), the runner's overhead per check over raw HTTP
 # (the pages/health/routing checks against curl fetching the same URLs in parallel), and the
 # CLI's peak memory. Images must be built (`bash ci/build-images.sh`). The stack is prepared
-# as gate.toml prepares it (migrate, collectstatic, the fixture data, the staff account), so
-# every check of the checks file runs (SMOKE_CHECKS, default the stack's checks.toml).
+# as gate.toml prepares it, from the gate's own plan (`smoke gate --plan`): its compose files,
+# fresh values for its generated secrets, its operations (migrate, collectstatic), its fixture
+# data (whose `exports` become `--var`s) and its staff account, so every check of the checks
+# file runs (SMOKE_CHECKS, default the stack's checks.toml).
 # Run by hand from the repo root: `bash ci/bench-smoke.sh [N]` (default 5).
 set -euo pipefail
 
@@ -18,27 +20,48 @@ mkdir -p "$OUT"
 if [ -z "${SMOKE_BIN:-}" ]; then cargo build -q --release -p smoke; fi
 SMOKE=$(realpath "${SMOKE_BIN:-target/release/smoke}")
 
-compose=(docker compose -p "$PROJECT" --env-file "$STACK/.env.example"
-  -f "$STACK/infra/docker/compose.yml" -f "$STACK/infra/docker/compose.test.yml")
+plan() { "$SMOKE" gate "$STACK" --plan="$1"; }
+compose_text=$(plan compose-args)
+secrets=$(plan secrets)
+operations=$(plan operations)
+fixture_commands=$(plan fixtures)
+staff=$(plan staff)
+exports=$(plan exports)
+mapfile -t compose_args <<<"$compose_text"
+compose=(docker compose -p "$PROJECT" "${compose_args[@]}")
 trap '"${compose[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true' EXIT
 
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
+# Runs each planned command (`NAME [-e VAR]... SERVICE COMMAND...`, shell-quoted by smoke) in a
+# fresh container; their stdout goes to stdout.
+run_planned() {
+  local line words
+  while IFS= read -r line; do
+    [ -n "$line" ] || continue
+    eval "words=($line)"
+    "${compose[@]}" run --rm -T "${words[@]:1}" </dev/null
+  done <<<"$1"
+}
+
+# The secrets gate.toml generates, fresh (the compose files and the commands read them from
+# the environment), and the staff token smoke's `staff` credentials read.
+while read -r name chars; do
+  [ -n "$name" ] || continue
+  value=$(openssl rand -hex "$(((chars + 1) / 2))")
+  export "$name=${value:0:chars}"
+done <<<"$secrets"
+SMOKE_STAFF_TOKEN=$(openssl rand -hex 20)
+export SMOKE_STAFF_TOKEN
 
 "${compose[@]}" up -d --wait >/dev/null 2>&1
-"${compose[@]}" run --rm -T backend python manage.py migrate --noinput >/dev/null 2>&1
-"${compose[@]}" run --rm -T backend python manage.py collectstatic --noinput >/dev/null 2>&1
-# The variables gate.toml generates, and the fixture data its `fixtures` operation exports.
-SMOKE_STAFF_TOKEN=$(openssl rand -hex 20)
-SMOKE_STAFF_PASSWORD=$(openssl rand -hex 32)
-SMOKE_USER_TOKEN=$(openssl rand -hex 20)
-export SMOKE_STAFF_TOKEN SMOKE_STAFF_PASSWORD SMOKE_USER_TOKEN
-"${compose[@]}" run --rm -T -e SMOKE_STAFF_TOKEN -e SMOKE_STAFF_PASSWORD backend \
-  python manage.py ensure_staff smoke >/dev/null 2>&1
-fixtures=$("${compose[@]}" run --rm -T -e SMOKE_USER_TOKEN backend \
-  python manage.py smoke_fixtures --run-id bench 2>/dev/null)
+run_planned "$operations" >/dev/null 2>&1
+fixtures=$(run_planned "$fixture_commands" 2>/dev/null)
+run_planned "$staff" >/dev/null 2>&1
+# The fixture data the checks read: the `KEY=VALUE` lines of the keys the gate file exports.
 vars=()
 while IFS= read -r line; do
-  case $line in UNPUBLISHED_SHOW_ID=* | PAST_SHOW_ID=*) vars+=(--var "$line") ;; esac
+  key=${line%%=*}
+  if [ "$key" != "$line" ] && grep -qxF -e "$key" <<<"$exports"; then vars+=(--var "$line"); fi
 done <<<"$fixtures"
 https_port=$("${compose[@]}" port nginx 443 | cut -d: -f2)
 http_port=$("${compose[@]}" port nginx 80 | cut -d: -f2)
@@ -67,7 +90,8 @@ for i in $(seq 1 "$N"); do
   printf 'run %d: full %ss, peak RSS %s KiB\n' "$i" "$wall" "$rss"
 done
 
-checks=$(python3 -c "import json,sys; r=json.load(open(sys.argv[1])); print(sum(1 for c in r['checks'] if c['category'] in ('pages','health','routing')))" "$OUT/run-1.json")
+# `NAME CATEGORY STATUS SECONDS` per check of the first full run.
+checks=$("$SMOKE" report --checks "$OUT/run-1.json" | awk '$2 == "pages" || $2 == "health" || $2 == "routing"' | wc -l)
 full=$(median <"$OUT/full.txt"); rss=$(median <"$OUT/rss.txt")
 ours=$(median <"$OUT/http-smoke.txt"); raw=$(median <"$OUT/http-curl.txt")
 printf 'full smoke run: median %.2fs of %d runs; peak RSS median %d KiB\n' "$full" "$N" "$rss"
