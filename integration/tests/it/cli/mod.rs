@@ -5,11 +5,15 @@
 //! - this file: usage errors and unreachable targets (exit 2 and 3), `smoke list`.
 //! - `scenario`: full runs on the fake AzioneLab (exit 0 and 1), each check's teeth.
 //! - `reports`: the human report snapshot, JSON, JUnit, Markdown, and secret masking.
+//! - `report_cmd`: `smoke report`, the reports read back for people and scripts.
+//! - `plan`: `smoke gate --plan`, what the gate would do, for the CI scripts.
 //! - `tls`: a self-signed stack with and without `--ca-cert`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod hosts;
+mod plan;
+mod report_cmd;
 mod reports;
 mod scenario;
 mod tls;
