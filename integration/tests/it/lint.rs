@@ -347,3 +347,164 @@ fn docker_compose_config_flags_a_malformed_file() {
         describe("docker", &args, &[], &out)
     );
 }
+
+/// The one-shot commands the gate files declare (operations and staff accounts), each as the
+/// start of its command line (`python manage.py migrate`): a CI script that spells one out has
+/// hard-coded what `smoke gate --plan=operations` (or `fixtures`, `staff`) gives it.
+fn gate_file_commands() -> Vec<(String, String)> {
+    let mut commands = Vec::new();
+    for gate_toml in files_under("fixtures", &|n| n == "gate.toml") {
+        let spec = smoke::gate::spec::StackSpec::load(&gate_toml)
+            .unwrap_or_else(|err| panic!("`{}` does not load: {err}", gate_toml.display()));
+        let named = spec
+            .operations
+            .iter()
+            .map(|op| (format!("operation `{}`", op.name), &op.command))
+            .chain(
+                spec.staff
+                    .iter()
+                    .map(|staff| ("the staff command".to_owned(), &staff.command)),
+            );
+        for (what, command) in named {
+            let start = command[..command.len().min(3)].join(" ");
+            let what = format!("{what} of `{}`", gate_toml.display());
+            if !commands.iter().any(|(s, _)| s == &start) {
+                commands.push((start, what));
+            }
+        }
+    }
+    commands
+}
+
+/// What a CI script does by hand that `smoke` does for it, one finding per line: parsing the
+/// gate file, a report or a JUnit file with Python or jq (`smoke gate --plan`, `smoke report`),
+/// or spelling out a command of `commands` (see [`gate_file_commands`]).
+fn hand_parsing(script: &str, commands: &[(String, String)]) -> Vec<String> {
+    // Python reading a program from `-c` or stdin, or jq: a parser on the host.
+    let parser =
+        regex::Regex::new(r"(?:^|[\s;|&(])(?:python3?\s+-c?(?:\s|$)|jq(?:\s|$))").expect("regex");
+    const READS: &[&str] = &[
+        "report.json",
+        "gate.toml",
+        "junit",
+        "testcase",
+        "duration_ms",
+        "phases",
+        "checks",
+        "outcome",
+        "verdict",
+        "compose_files",
+        "test_only_services",
+        "env_file",
+        "operations",
+    ];
+    let lines: Vec<&str> = script.lines().collect();
+    let mut found = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let number = i + 1;
+        let line = lines[i];
+        i += 1;
+        if line.trim_start().starts_with('#') {
+            continue;
+        }
+        // The whole command: a heredoc's body, or a quoted program spanning lines.
+        let mut command = line.to_owned();
+        if let Some(tag) = heredoc_tag(line) {
+            while i < lines.len() && lines[i].trim() != tag {
+                command.push('\n');
+                command.push_str(lines[i]);
+                i += 1;
+            }
+        } else if parser.is_match(line) {
+            while (command.matches('\'').count() % 2 == 1 || command.matches('"').count() % 2 == 1)
+                && i < lines.len()
+            {
+                command.push('\n');
+                command.push_str(lines[i]);
+                i += 1;
+            }
+        }
+        if command.contains("tomllib") {
+            found.push(format!("line {number}: parses TOML (`tomllib`)"));
+        } else if parser.is_match(&command)
+            && let Some(what) = READS.iter().find(|w| command.contains(*w))
+        {
+            found.push(format!(
+                "line {number}: reads `{what}` with Python or jq (use `smoke gate --plan` or `smoke report`)"
+            ));
+        }
+        for (start, what) in commands {
+            let hard_coded = command.match_indices(start.as_str()).any(|(at, _)| {
+                command[at + start.len()..]
+                    .chars()
+                    .next()
+                    .is_none_or(|c| !c.is_alphanumeric() && c != '_')
+            });
+            if hard_coded {
+                found.push(format!(
+                    "line {number}: spells out `{start}`, {what} (use `smoke gate --plan=operations`, `fixtures` or `staff`)"
+                ));
+            }
+        }
+    }
+    found
+}
+
+/// The closing word of a heredoc `line` opens (`<<'PY'`, `<<EOF`, `<<-X`), if any; a
+/// here-string (`<<<`) opens none.
+fn heredoc_tag(line: &str) -> Option<String> {
+    let re = regex::Regex::new(r#"<<-?\s*['"]?([A-Za-z_][A-Za-z0-9_]*)['"]?"#).expect("regex");
+    if line.contains("<<<") {
+        return None;
+    }
+    re.captures(line).map(|c| c[1].to_owned())
+}
+
+#[test]
+fn ci_scripts_ask_smoke_instead_of_parsing_gate_files_and_reports() {
+    let commands = gate_file_commands();
+    assert!(
+        commands
+            .iter()
+            .any(|(s, _)| s == "python manage.py migrate"),
+        "the gate files' commands were not found: {commands:?}"
+    );
+    let mut failures = Vec::new();
+    for script in ci_scripts() {
+        let text = std::fs::read_to_string(&script)
+            .unwrap_or_else(|err| panic!("failed to read `{}`: {err}", script.display()));
+        for finding in hand_parsing(&text, &commands) {
+            failures.push(format!("{}: {finding}", script.display()));
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "CI scripts re-implement what `smoke` answers (gate.toml and the reports are read by \
+         `smoke gate --plan` and `smoke report` only):\n{}",
+        failures.join("\n")
+    );
+}
+
+#[test]
+fn the_hand_parsing_check_flags_each_way_of_doing_it() {
+    let text = std::fs::read_to_string(sample_path("hand-parsing.sh")).expect("the sample");
+    let found = hand_parsing(&text, &gate_file_commands());
+    let expected = [
+        "line 4: parses TOML (`tomllib`)",
+        "line 9: reads `report.json` with Python or jq",
+        "line 10: reads `duration_ms` with Python or jq",
+        "line 11: reads `junit` with Python or jq",
+        "line 15: spells out `python manage.py migrate`",
+        "line 16: spells out `python manage.py ensure_staff`",
+        "line 18: spells out `python manage.py smoke_fixtures`",
+    ];
+    for words in expected {
+        assert!(
+            found.iter().any(|f| f.starts_with(words)),
+            "`{words}` was not found in:\n{}",
+            found.join("\n")
+        );
+    }
+    assert_eq!(found.len(), expected.len(), "{}", found.join("\n"));
+}
