@@ -7,10 +7,14 @@
 set -uo pipefail
 
 cd "$(dirname "$0")/.." || exit 1
-# The workspace's own build of `smoke` (the one the tests run): with `--workspace`, cargo
-# unifies features as nextest's build did, so this is a no-op rather than a rebuild.
-cargo build --quiet --workspace --bins || exit 1
-out=$("${CARGO_TARGET_DIR:-target}/debug/smoke" doctor 2>&1)
+# The `smoke` nextest's build just made for the tests (they run it): building it again here
+# would compile it with other features (no dev-dependencies), a minute and a half for nothing.
+smoke="${CARGO_TARGET_DIR:-target}/debug/smoke"
+if [ ! -x "$smoke" ]; then
+    echo "preflight: $smoke is not built; the container tests will say whether they can run" >&2
+    exit 0
+fi
+out=$("$smoke" doctor 2>&1)
 code=$?
 if [ "$code" -eq 0 ]; then
     echo "preflight: $out"
