@@ -20,6 +20,11 @@ use crate::secret::mask;
 pub const LABEL_RUN: &str = "io.smoke.gate.run";
 pub const LABEL_PID: &str = "io.smoke.gate.pid";
 pub const LABEL_BOOT: &str = "io.smoke.gate.boot";
+/// The run's lease file (see `sweep::Lease`), locked for as long as the run lives.
+pub const LABEL_LEASE: &str = "io.smoke.gate.lease";
+/// The PID namespace and host name the pid label means something in.
+pub const LABEL_PIDNS: &str = "io.smoke.gate.pidns";
+pub const LABEL_HOST: &str = "io.smoke.gate.host";
 pub const COMPOSE_PROJECT_LABEL: &str = "com.docker.compose.project";
 
 /// A failed `docker` command: what was run, its status and (masked) output.
