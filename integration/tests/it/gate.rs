@@ -362,6 +362,42 @@ fn gate_on_scratch_stack_with(
     (output.status.code(), stdout)
 }
 
+/// `up_timeout` is the stack's deadline for its healthchecks, not testcontainers' hidden 60 s:
+/// a service that stays `starting` fails the gate once the stack's own deadline is past.
+#[test]
+fn up_waits_for_healthchecks_as_long_as_the_gate_file_says() {
+    if !common::require_engine("up_waits_for_healthchecks_as_long_as_the_gate_file_says") {
+        return;
+    }
+    let started = Instant::now();
+    let (code, stdout) = gate_on_scratch_stack_with(
+        "up-timeout",
+        &[
+            (
+                "compose.yml",
+                "services:\n  web:\n    image: debian:bookworm-slim\n    command: [\"sleep\", \"infinity\"]\n    init: true\n    ports: [\"127.0.0.1::80\"]\n    healthcheck:\n      test: [\"CMD\", \"false\"]\n      interval: 1s\n      retries: 10000\n",
+            ),
+            (
+                "gate.toml",
+                "name = \"up-timeout\"\ncompose_files = [\"compose.yml\"]\nup_timeout = 5\n[public]\nservice = \"web\"\nhttp_port = 80\n",
+            ),
+        ],
+        &["--no-build"],
+    );
+    let took = started.elapsed();
+    assert_eq!(code, Some(4), "{stdout}");
+    assert!(
+        stdout.contains("did not come up")
+            && stdout.contains("not healthy within `up_timeout` (5s)")
+            && stdout.contains("`web`"),
+        "it must say the stack did not come up, the deadline and the service:\n{stdout}"
+    );
+    assert!(
+        took < Duration::from_secs(45),
+        "with `up_timeout = 5` the gate gave up after {took:?}, not within the gate file's deadline:\n{stdout}"
+    );
+}
+
 #[test]
 fn no_build_never_builds_and_names_each_missing_image() {
     if !common::require_engine("no_build_never_builds_and_names_each_missing_image") {

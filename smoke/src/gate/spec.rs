@@ -69,6 +69,11 @@ pub struct StackSpec {
     /// `checks.toml` beside this file.
     #[serde(default)]
     pub checks: Option<PathBuf>,
+    /// How long `up` waits for every service with a healthcheck to pass, in seconds (default
+    /// 120), for the infrastructure project and then the stack each: past it, the stack did
+    /// not start (exit 4). Raise it for a slow first start on a loaded CI machine.
+    #[serde(default = "default_up_timeout")]
+    pub up_timeout: u64,
     /// Services without an HTTP port that must be up: `infra.service_<name>_<state>`. Looked
     /// up in the app project, then in the infrastructure project.
     #[serde(default)]
@@ -80,6 +85,10 @@ pub struct StackSpec {
     /// The folder holding `gate.toml`; filled in when loaded.
     #[serde(skip)]
     pub root: PathBuf,
+}
+
+fn default_up_timeout() -> u64 {
+    120
 }
 
 /// A service that must be in a state once the stack is up.

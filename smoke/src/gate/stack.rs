@@ -10,10 +10,11 @@ use rand::Rng;
 use testcontainers::compose::DockerCompose;
 
 use super::compose::{
-    CommandError, ComposeConfig, LABEL_BOOT, LABEL_PID, LABEL_RUN, Output, Project,
+    CommandError, ComposeConfig, LABEL_BOOT, LABEL_HOST, LABEL_LEASE, LABEL_PID, LABEL_PIDNS,
+    LABEL_RUN, Output, Project,
 };
 use super::spec::{Operation, StackSpec, interpolate, parse_env_file};
-use super::sweep::boot_id;
+use super::sweep::{Lease, boot_id, host_name, pid_namespace};
 use crate::secret::{self, Secret};
 
 /// How long one-shot operations (migrate, collectstatic) may take.
@@ -153,6 +154,8 @@ pub struct Stack {
     pub infra: Option<Project>,
     compose: Option<DockerCompose>,
     torn_down: bool,
+    /// Held for the run's whole life: how a later sweep tells it is alive (`sweep::Lease`).
+    _lease: Lease,
 }
 
 impl std::fmt::Debug for Stack {
@@ -162,6 +165,49 @@ impl std::fmt::Debug for Stack {
             .field("project", &self.project.name)
             .field("run_dir", &self.run_dir)
             .finish()
+    }
+}
+
+/// Where a stack's containers stand on the way to healthy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    /// Every container is running (healthy where it has a healthcheck), or a one-shot that
+    /// exited 0.
+    Ready,
+    /// What is not there yet (`backend` starting, `nginx` created, ...).
+    Waiting(Vec<String>),
+    /// A healthcheck failed or a container exited with an error: waiting cannot help.
+    Failed(String),
+}
+
+/// Judges one `compose ps --all` listing.
+pub fn judge_health(entries: &[super::compose::PsEntry]) -> Health {
+    let mut waiting = Vec::new();
+    for entry in entries {
+        let who = format!("`{}` ({})", entry.service, entry.name);
+        match (entry.state.as_str(), entry.health.as_str()) {
+            (_, "unhealthy") => {
+                return Health::Failed(format!("container {who} is unhealthy"));
+            }
+            ("exited" | "dead", _) if entry.exit_code != 0 => {
+                return Health::Failed(format!(
+                    "container {who} exited with status {}",
+                    entry.exit_code
+                ));
+            }
+            ("exited", _) => {}
+            ("running", "" | "healthy") => {}
+            (state, "") => waiting.push(format!("{who} {state}")),
+            (_, health) => waiting.push(format!("{who} {health}")),
+        }
+    }
+    if entries.is_empty() {
+        waiting.push("no container yet".to_owned());
+    }
+    if waiting.is_empty() {
+        Health::Ready
+    } else {
+        Health::Waiting(waiting)
     }
 }
 
@@ -234,6 +280,15 @@ impl Stack {
             path: run_dir.clone(),
             source,
         })?;
+        let lease_path = run_dir.join("lease");
+        let lease = Lease::take(&lease_path).map_err(|source| StackError::Io {
+            path: lease_path.clone(),
+            source,
+        })?;
+        let owner = Ownership {
+            run_id: run_id.clone(),
+            lease: lease_path.display().to_string(),
+        };
 
         let mut env = resolve_env(&spec)?;
         // The external network's name, unique per run so parallel gates never share it; both
@@ -255,7 +310,7 @@ impl Stack {
                     &mut infra,
                     &format!("{} (infrastructure project)", spec.name),
                     &run_dir.join("compose.infra.labels.yml"),
-                    &run_id,
+                    &owner,
                     &infra_build_project_name(&spec.name),
                 )
                 .await?;
@@ -278,7 +333,7 @@ impl Stack {
             &mut project,
             &spec.name,
             &run_dir.join("compose.labels.yml"),
-            &run_id,
+            &owner,
             &build_project_name(&spec.name),
         )
         .await?;
@@ -305,6 +360,7 @@ impl Stack {
             infra,
             compose: None,
             torn_down: false,
+            _lease: lease,
         })
     }
 
@@ -383,9 +439,13 @@ impl Stack {
 
     /// Starts the stack through testcontainers and waits for its healthchecks.
     pub async fn up(&mut self) -> Result<(), StackError> {
+        let wait_timeout = self.spec.up_timeout.to_string();
         if let Some(infra) = &self.infra {
             infra
-                .run_ok(["up", "-d", "--wait"], BUILD_TIMEOUT)
+                .run_ok(
+                    ["up", "-d", "--wait", "--wait-timeout", &wait_timeout],
+                    BUILD_TIMEOUT,
+                )
                 .await
                 .map_err(|source| StackError::Up {
                     stack: format!(
@@ -399,16 +459,63 @@ impl Stack {
             .with_project_name(self.project.name.clone())
             .with_env_vars(self.project.env.clone().into_iter().collect())
             .with_build(false)
-            .with_wait(true);
+            // testcontainers (0.27, 0.28) waits with a hard-coded `--wait-timeout 60`: a
+            // hidden cap on a loaded machine. It creates and starts the stack; the wait is
+            // ours, below, with the gate file's `up_timeout`.
+            .with_wait(false);
         compose.with_remove_volumes(true);
-        let result = compose.up().await;
+        // `up -d` itself waits for `depends_on` healthchecks, with no deadline of its own.
+        let deadline = Duration::from_secs(self.spec.up_timeout);
+        let result = match tokio::time::timeout(deadline, compose.up()).await {
+            Ok(result) => result.map_err(|err| -> Box<dyn std::error::Error + Send + Sync> {
+                Box::new(err)
+            }),
+            Err(_) => Err(format!(
+                "`docker compose up` did not start every service within `up_timeout` ({}s): a `depends_on` healthcheck never passed (raise `up_timeout` in gate.toml if it only needs longer)",
+                deadline.as_secs()
+            )
+            .into()),
+        };
         // Keep the handle even when `up` failed: its containers hold the logs the evidence
         // needs, and teardown goes through it.
         self.compose = Some(compose);
-        result.map_err(|err| StackError::Up {
+        result.map_err(|source| StackError::Up {
             stack: self.spec.name.clone(),
-            source: Box::new(err),
-        })
+            source,
+        })?;
+        // Going around testcontainers, which has no wait with a chosen deadline: `compose ps`
+        // until every healthcheck passes, one fails, or `up_timeout` is past. (Not a second
+        // `up --wait`: `up` would start the one-shot containers that already ran again.)
+        self.wait_healthy(Duration::from_secs(self.spec.up_timeout))
+            .await
+            .map_err(|source| StackError::Up {
+                stack: self.spec.name.clone(),
+                source: source.into(),
+            })
+    }
+
+    /// Polls the stack's containers until [`judge_health`] says ready, failed, or `deadline`
+    /// is past (naming what was still waited for).
+    async fn wait_healthy(&self, deadline: Duration) -> Result<(), String> {
+        let started = std::time::Instant::now();
+        loop {
+            let waiting = match self.project.ps().await {
+                Ok(entries) => match judge_health(&entries) {
+                    Health::Ready => return Ok(()),
+                    Health::Failed(why) => return Err(why),
+                    Health::Waiting(waiting) => waiting,
+                },
+                Err(err) => vec![format!("`docker compose ps` failed: {err}")],
+            };
+            if started.elapsed() >= deadline {
+                return Err(format!(
+                    "not healthy within `up_timeout` ({}s): {} (raise `up_timeout` in gate.toml if it only needs longer)",
+                    deadline.as_secs(),
+                    waiting.join(", ")
+                ));
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
     }
 
     /// Runs the spec's one-shot operations in waves: each wave holds the operations whose
@@ -635,7 +742,7 @@ async fn label_project(
     project: &mut Project,
     stack: &str,
     labels_file: &Path,
-    run_id: &str,
+    owner: &Ownership,
     build_project: &str,
 ) -> Result<ComposeConfig, StackError> {
     let config = project
@@ -651,7 +758,7 @@ async fn label_project(
                 .join(", "),
             source,
         })?;
-    std::fs::write(labels_file, labels_override(&config, run_id, build_project)).map_err(
+    std::fs::write(labels_file, labels_override(&config, owner, build_project)).map_err(
         |source| StackError::Io {
             path: labels_file.to_path_buf(),
             source,
@@ -714,13 +821,24 @@ fn resolve_env(spec: &StackSpec) -> Result<BTreeMap<String, String>, StackError>
     Ok(vars)
 }
 
+/// Who owns what a run creates, as its labels say.
+#[derive(Debug, Clone)]
+struct Ownership {
+    run_id: String,
+    /// The lease file's path.
+    lease: String,
+}
+
 /// A compose override (JSON is YAML) that labels every service, network and volume with the
 /// run's ownership, so the sweep can find them if this process dies.
-fn labels_override(config: &ComposeConfig, run_id: &str, build_project: &str) -> String {
+fn labels_override(config: &ComposeConfig, owner: &Ownership, build_project: &str) -> String {
     let labels = serde_json::json!({
-        LABEL_RUN: run_id,
+        LABEL_RUN: owner.run_id,
         LABEL_PID: std::process::id().to_string(),
         LABEL_BOOT: boot_id(),
+        LABEL_LEASE: owner.lease,
+        LABEL_PIDNS: pid_namespace(),
+        LABEL_HOST: host_name(),
     });
     let not_external = |value: &serde_json::Value| {
         !value
@@ -792,6 +910,13 @@ mod tests {
         assert_eq!(fixed_host_ports(&config, &["nginx"]), ["`nginx` 80->80"]);
     }
 
+    fn test_owner() -> Ownership {
+        Ownership {
+            run_id: "abcd1234".into(),
+            lease: "/runs/smokegate-demo-abcd1234/lease".into(),
+        }
+    }
+
     #[test]
     fn labels_cover_services_networks_and_owned_volumes() {
         let config: ComposeConfig = serde_json::from_value(serde_json::json!({
@@ -802,11 +927,19 @@ mod tests {
         .unwrap();
         let doc: serde_json::Value = serde_json::from_str(&labels_override(
             &config,
-            "abcd1234",
+            &test_owner(),
             "smokegate-build-demo",
         ))
         .unwrap();
         assert_eq!(doc["services"]["nginx"]["labels"][LABEL_RUN], "abcd1234");
+        assert_eq!(
+            doc["services"]["nginx"]["labels"][LABEL_LEASE],
+            "/runs/smokegate-demo-abcd1234/lease"
+        );
+        assert_eq!(
+            doc["services"]["nginx"]["labels"][LABEL_PIDNS],
+            pid_namespace()
+        );
         assert_eq!(
             doc["services"]["backend"]["labels"][LABEL_PID],
             std::process::id().to_string()
@@ -831,7 +964,7 @@ mod tests {
         .unwrap();
         let doc: serde_json::Value = serde_json::from_str(&labels_override(
             &config,
-            "abcd1234",
+            &test_owner(),
             &build_project_name("Demo"),
         ))
         .unwrap();
@@ -848,6 +981,37 @@ mod tests {
             infra_build_project_name("Demo"),
             "smokegate-build-demo-infra"
         );
+    }
+
+    #[test]
+    fn health_is_judged_from_compose_ps() {
+        let ps = |lines: &str| crate::gate::compose::parse_ps(lines).unwrap();
+        let ready = ps(concat!(
+            r#"{"Service":"nginx","Name":"p-nginx-1","State":"running","Health":"healthy","ExitCode":0}"#,
+            "\n",
+            r#"{"Service":"mail","Name":"p-mail-1","State":"running","Health":"","ExitCode":0}"#,
+            "\n",
+            r#"{"Service":"certs","Name":"p-certs-1","State":"exited","Health":"","ExitCode":0}"#
+        ));
+        assert_eq!(judge_health(&ready), Health::Ready);
+        let starting = ps(
+            r#"{"Service":"backend","Name":"p-backend-1","State":"running","Health":"starting","ExitCode":0}"#,
+        );
+        assert_eq!(
+            judge_health(&starting),
+            Health::Waiting(vec!["`backend` (p-backend-1) starting".into()])
+        );
+        let unhealthy = ps(
+            r#"{"Service":"backend","Name":"p-backend-1","State":"running","Health":"unhealthy","ExitCode":0}"#,
+        );
+        assert!(
+            matches!(judge_health(&unhealthy), Health::Failed(why) if why.contains("unhealthy"))
+        );
+        let crashed = ps(
+            r#"{"Service":"backend","Name":"p-backend-1","State":"exited","Health":"","ExitCode":3}"#,
+        );
+        assert!(matches!(judge_health(&crashed), Health::Failed(why) if why.contains("status 3")));
+        assert!(matches!(judge_health(&[]), Health::Waiting(_)));
     }
 
     #[test]
