@@ -615,7 +615,7 @@ pub async fn health_before_migrations(
     client: &reqwest::Client,
     health_url: &url::Url,
     marker: Option<&crate::check::BackendMarker>,
-) -> Option<Assertion> {
+) -> Option<(Assertion, Option<Answer>)> {
     let want = spec.health.before_migrations?;
     let started = Instant::now();
     // The backend may still be warming up behind the proxy: wait for an answer it gave.
@@ -647,31 +647,40 @@ pub async fn health_before_migrations(
                 last = format!("status {status}: {}", mask(&truncate(&body, 200)));
                 if from_backend {
                     if status == want {
-                        return Some(Assertion::pass(PENDING_MIGRATIONS, started));
+                        return Some((
+                            Assertion::pass(PENDING_MIGRATIONS, started),
+                            Some(Answer { status, body }),
+                        ));
                     }
-                    return Some(Assertion::fail(
-                        PENDING_MIGRATIONS,
-                        started,
-                        Failure {
-                            title: "the health endpoint did not report the pending migrations"
-                                .into(),
-                            request: Some(format!("GET {} (before `migrate`)", health_url.path())),
-                            expected: format!("status {want} while migrations are pending"),
-                            actual: last,
-                            hint: Some(if (200..300).contains(&status) {
-                                "either the migrations already ran (a start command that migrates: keep `migrate` an explicit step) or the health view does not look for unapplied migrations (`MigrationExecutor(...).migration_plan(...)`)".into()
-                            } else {
-                                format!("answer {want} while migrations are pending")
-                            }),
-                            ..Failure::default()
-                        },
+                    return Some((
+                        Assertion::fail(
+                            PENDING_MIGRATIONS,
+                            started,
+                            Failure {
+                                title: "the health endpoint did not report the pending migrations"
+                                    .into(),
+                                request: Some(format!(
+                                    "GET {} (before `migrate`)",
+                                    health_url.path()
+                                )),
+                                expected: format!("status {want} while migrations are pending"),
+                                actual: last,
+                                hint: Some(if (200..300).contains(&status) {
+                                    "either the migrations already ran (a start command that migrates: keep `migrate` an explicit step) or the health view does not look for unapplied migrations (`MigrationExecutor(...).migration_plan(...)`)".into()
+                                } else {
+                                    format!("answer {want} while migrations are pending")
+                                }),
+                                ..Failure::default()
+                            },
+                        ),
+                        None,
                     ));
                 }
             }
             Err(err) => last = format!("no answer: {err}"),
         }
         if started.elapsed() >= deadline {
-            return Some(Assertion::fail(
+            return Some((Assertion::fail(
                 PENDING_MIGRATIONS,
                 started,
                 Failure {
@@ -682,7 +691,7 @@ pub async fn health_before_migrations(
                     hint: Some("the container's healthcheck must pass before migrations; see the logs in the evidence".into()),
                     ..Failure::default()
                 },
-            ));
+            ), None));
         }
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
@@ -691,11 +700,16 @@ pub async fn health_before_migrations(
 /// Recreates the stateful services' containers (new containers, anonymous volumes renewed,
 /// as a redeploy or a host move would) and expects the health endpoint back at 200: data on a
 /// volume survives; data in a container does not (the migrations show as pending).
+///
+/// `empty` is what the endpoint answered before `migrate`, on an empty database: the same
+/// answer again, [`SAME_ANSWERS`] times in a row, means the data is gone, and waiting the
+/// rest of the deadline cannot change that.
 pub async fn data_survives_recreation(
     spec: &StackSpec,
     project: &Project,
     client: &reqwest::Client,
     health_url: &url::Url,
+    empty: Option<&Answer>,
 ) -> Option<Assertion> {
     if spec.stateful.is_empty() {
         return None;
@@ -708,18 +722,30 @@ pub async fn data_survives_recreation(
         "--renew-anon-volumes",
         "--no-deps",
         "--no-build",
-        "--wait",
     ]
     .map(String::from)
     .to_vec();
+    // No `--wait`: the old container is gone once `up -d` returns, and what must come back is
+    // the health endpoint with the data (polled below), not the container's own healthcheck,
+    // whose first run after the recreation is one `interval` away (seconds of nothing).
     args.extend(spec.stateful.iter().map(|s| s.service.clone()));
     if let Err(err) = project.run_ok(&args, Duration::from_secs(120)).await {
         return Some(Assertion::broken(DATA_SURVIVES, started, &err));
     }
     let services: Vec<&str> = spec.stateful.iter().map(|s| s.service.as_str()).collect();
-    let back = poll_until(client, health_url, Duration::from_secs(60), |status| {
-        status == 200
-    })
+    let back = poll(
+        client,
+        health_url,
+        Duration::from_secs(60),
+        |status| status == 200,
+        |status, body| {
+            empty
+                .is_some_and(|empty| empty.status == status && empty.body == body)
+                .then(|| {
+                    "it answers what it answered before `migrate`, on an empty database".to_owned()
+                })
+        },
+    )
     .await;
     Some(match back {
         Ok(_) => Assertion::pass(DATA_SURVIVES, started),
@@ -760,8 +786,10 @@ pub async fn health_notices_dependency(
     {
         return Some(Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err));
     }
-    // Generous: a backend whose database host no longer resolves may take seconds to answer.
-    let down = poll_until(client, health_url, Duration::from_secs(45), |status| {
+    // `stop` has returned: the dependency is gone. A backend whose database host no longer
+    // resolves may take seconds to answer; one still saying 200 after 20 s would tell a load
+    // balancer the same for as long as the outage lasts.
+    let down = poll_until(client, health_url, Duration::from_secs(20), |status| {
         status == want
     })
     .await;
@@ -811,8 +839,31 @@ pub async fn poll_until(
     deadline: Duration,
     accept: impl Fn(u16) -> bool,
 ) -> Result<u16, String> {
+    poll(client, url, deadline, accept, |_, _| None).await
+}
+
+/// One answer of an endpoint.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    pub status: u16,
+    pub body: String,
+}
+
+/// How many identical answers in a row a `give_up` rule needs before the poll stops early.
+pub const SAME_ANSWERS: u32 = 3;
+
+/// [`poll_until`], stopping early once `give_up` has said why for [`SAME_ANSWERS`] identical
+/// answers in a row (an answer that cannot change: waiting out the deadline proves nothing).
+pub async fn poll(
+    client: &reqwest::Client,
+    url: &url::Url,
+    deadline: Duration,
+    accept: impl Fn(u16) -> bool,
+    give_up: impl Fn(u16, &str) -> Option<String>,
+) -> Result<u16, String> {
     let started = Instant::now();
     let mut delay = Duration::from_millis(100);
+    let mut same = 0;
     loop {
         let last = match client
             .get(url.clone())
@@ -826,9 +877,25 @@ pub async fn poll_until(
                 if accept(status) {
                     return Ok(status);
                 }
-                format!("status {status}: {}", mask(&truncate(&body, 200)))
+                let last = format!("status {status}: {}", mask(&truncate(&body, 200)));
+                match give_up(status, &body) {
+                    Some(why) => {
+                        same += 1;
+                        if same >= SAME_ANSWERS {
+                            return Err(format!(
+                                "gave up after {same} identical answers in {:.1}s: {why}; last seen {last}",
+                                started.elapsed().as_secs_f64()
+                            ));
+                        }
+                    }
+                    None => same = 0,
+                }
+                last
             }
-            Err(err) => format!("no answer: {err}"),
+            Err(err) => {
+                same = 0;
+                format!("no answer: {err}")
+            }
         };
         if started.elapsed() >= deadline {
             return Err(format!("after {}s, last seen {last}", deadline.as_secs()));
@@ -921,5 +988,111 @@ mod tests {
     #[case("nginx@sha256:0123", true)]
     fn image_versioning(#[case] image: &str, #[case] versioned: bool) {
         assert_eq!(explicitly_versioned(image), versioned, "{image}");
+    }
+
+    /// A loopback server answering `GET /health` with the next of `answers` (the last one
+    /// again once they run out), counting the requests.
+    async fn health_server(
+        answers: Vec<(u16, &'static str)>,
+    ) -> (url::Url, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+        use std::sync::Arc;
+        use std::sync::atomic::{AtomicUsize, Ordering};
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        let app = axum::Router::new().route(
+            "/health",
+            axum::routing::get(move || {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let (status, body) = answers[n.min(answers.len() - 1)];
+                async move {
+                    (
+                        axum::http::StatusCode::from_u16(status)
+                            .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+                        body,
+                    )
+                }
+            }),
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .unwrap_or_else(|err| panic!("failed to bind a loopback port: {err}"));
+        let port = listener.local_addr().map(|a| a.port()).unwrap_or_default();
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let url = url::Url::parse(&format!("http://127.0.0.1:{port}/health"))
+            .unwrap_or_else(|err| panic!("{err}"));
+        (url, seen)
+    }
+
+    fn pending() -> Option<String> {
+        Some("the same answer as on an empty database".to_owned())
+    }
+
+    #[tokio::test]
+    async fn a_poll_gives_up_early_on_an_answer_that_cannot_change() {
+        let (url, seen) = health_server(vec![(503, "pending migrations: 12")]).await;
+        let started = Instant::now();
+        let result = poll(
+            &reqwest::Client::new(),
+            &url,
+            Duration::from_secs(60),
+            |status| status == 200,
+            |status, body| {
+                (status == 503 && body == "pending migrations: 12")
+                    .then(pending)
+                    .flatten()
+            },
+        )
+        .await;
+        let err = result.expect_err("an empty database never comes back");
+        assert!(err.contains("gave up after 3 identical answers"), "{err}");
+        assert!(err.contains("pending migrations: 12"), "{err}");
+        assert_eq!(seen.load(std::sync::atomic::Ordering::SeqCst), 3);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
+
+    #[tokio::test]
+    async fn other_answers_in_between_reset_the_count_and_a_recovery_passes() {
+        // Starting (a different body), the empty answer twice, starting again, then back.
+        let (url, _) = health_server(vec![
+            (503, "database unavailable"),
+            (503, "pending migrations: 12"),
+            (503, "pending migrations: 12"),
+            (503, "database unavailable"),
+            (503, "pending migrations: 12"),
+            (200, "ok"),
+        ])
+        .await;
+        let result = poll(
+            &reqwest::Client::new(),
+            &url,
+            Duration::from_secs(30),
+            |status| status == 200,
+            |status, body| {
+                (status == 503 && body == "pending migrations: 12")
+                    .then(pending)
+                    .flatten()
+            },
+        )
+        .await;
+        assert_eq!(result, Ok(200));
+    }
+
+    #[tokio::test]
+    async fn without_a_give_up_rule_the_poll_waits_its_deadline_and_says_what_it_saw() {
+        let (url, _) = health_server(vec![(200, "ok")]).await;
+        let started = Instant::now();
+        let result = poll_until(
+            &reqwest::Client::new(),
+            &url,
+            Duration::from_secs(1),
+            |status| status == 503,
+        )
+        .await;
+        let err = result.expect_err("the endpoint never says 503");
+        assert!(
+            err.starts_with("after 1s, last seen status 200: ok"),
+            "{err}"
+        );
+        assert!(started.elapsed() >= Duration::from_secs(1));
     }
 }

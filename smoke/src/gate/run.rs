@@ -25,6 +25,8 @@ use crate::secret::mask;
 /// How long the stack may take to answer its health endpoint after migrations: it is
 /// already up and migrated, so this only covers workers finishing their start.
 const READY_DEADLINE: Duration = Duration::from_secs(30);
+/// How long readiness is waited for once an operation failed.
+const READY_DEADLINE_AFTER_FAILED_OPERATION: Duration = Duration::from_secs(5);
 /// The deadline of one request in a gate run. A gate shares a small CI machine with other
 /// stacks, and a burst of 50 bookings queues in gunicorn; nginx itself gives the backend 30 s.
 const GATE_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -342,13 +344,16 @@ async fn drive(
         report.checks.push(result);
     };
 
-    // Before any operation: the health endpoint must say the migrations are pending.
+    // Before any operation: the health endpoint must say the migrations are pending. What it
+    // answers then is what an empty database looks like, for `infra.data_survives_recreation`.
+    let mut empty_database = None;
     if let Some((client, url)) = &health
         && stack.spec.disabled(infra::PENDING_MIGRATIONS).is_none()
-        && let Some(assertion) =
+        && let Some((assertion, answer)) =
             infra::health_before_migrations(&stack.spec, client, url, suite.marker.as_ref()).await
     {
         push(report, &assertion);
+        empty_database = answer;
     }
 
     // migrate (and the other one-shot operations)
@@ -368,7 +373,16 @@ async fn drive(
 
     // healthy
     let t = Instant::now();
-    let ready = runner::wait_ready(&target, suite, READY_DEADLINE).await;
+    // A failed operation (a migration that did not apply, say) already makes the gate red and
+    // usually keeps the stack from ever being ready: the checks run after a short wait, not
+    // the whole deadline of a stack that is merely slow.
+    let failed_operation = operations.iter().find(|op| !op.succeeded());
+    let deadline = if failed_operation.is_some() {
+        READY_DEADLINE_AFTER_FAILED_OPERATION
+    } else {
+        READY_DEADLINE
+    };
+    let ready = runner::wait_ready(&target, suite, deadline).await;
     phases.push("healthy", t.elapsed());
     // Not ready is already a red gate, but the checks still run (they fail fast against a
     // stack that answers wrongly), so the report shows everything that is broken at once.
@@ -377,6 +391,14 @@ async fn drive(
         progress.note(
             "gate: the stack never became ready; running the checks anyway to report everything",
         );
+        if let Some(op) = failed_operation {
+            report.notes.push(format!(
+                "readiness was waited for {}s only, not {}s: the operation `{}` had failed",
+                deadline.as_secs(),
+                READY_DEADLINE.as_secs(),
+                op.name
+            ));
+        }
     }
 
     // checks: the smoke suite beside the read-only assertions, then the destructive ones.
@@ -418,9 +440,14 @@ async fn drive(
             push(report, &assertion);
         }
         if stack.spec.disabled(infra::DATA_SURVIVES).is_none()
-            && let Some(assertion) =
-                infra::data_survives_recreation(&stack.spec, &stack.project, client, health_url)
-                    .await
+            && let Some(assertion) = infra::data_survives_recreation(
+                &stack.spec,
+                &stack.project,
+                client,
+                health_url,
+                empty_database.as_ref(),
+            )
+            .await
         {
             push(report, &assertion);
         }
@@ -469,6 +496,9 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
         .map(|api_url| MailboxConfig::Http { api_url });
     target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
     target.timeouts.request = GATE_REQUEST_TIMEOUT;
+    if let Some(mail) = &stack.spec.mail {
+        target.timeouts.mail = Duration::from_secs(mail.timeout);
+    }
     // The stack's own variables (its `[env]`, generated secrets) carry the credentials a stack
     // description names, e.g. `SMOKE_STAGING_PASSWORD = "${STAGING_BASIC_AUTH_PASSWORD}"`.
     target.vars = stack.project.env.clone();

@@ -243,6 +243,14 @@ fn default_host() -> String {
 pub struct Mail {
     pub service: String,
     pub api_port: u16,
+    /// How long an email step waits for its message, in seconds (default 30): the catcher is
+    /// beside the stack, so a message not there by then is not coming.
+    #[serde(default = "default_mail_timeout")]
+    pub timeout: u64,
+}
+
+fn default_mail_timeout() -> u64 {
+    30
 }
 
 /// How to make the staff account the smoke checks use.
