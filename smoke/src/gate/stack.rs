@@ -13,7 +13,7 @@ use super::compose::{
     CommandError, ComposeConfig, LABEL_BOOT, LABEL_HOST, LABEL_LEASE, LABEL_PID, LABEL_PIDNS,
     LABEL_RUN, Output, Project,
 };
-use super::spec::{Operation, StackSpec, interpolate, parse_env_file};
+use super::spec::{StackSpec, interpolate, parse_env_file};
 use super::sweep::{Lease, boot_id, host_name, pid_namespace};
 use crate::secret::{self, Secret};
 
@@ -166,6 +166,19 @@ impl std::fmt::Debug for Stack {
             .field("run_dir", &self.run_dir)
             .finish()
     }
+}
+
+/// One operation (or the staff command) to run, with its resolved variables.
+struct Job<'a> {
+    name: String,
+    service: &'a str,
+    command: &'a [String],
+    env: Vec<(String, String)>,
+    /// What must have succeeded for it to run.
+    after: Vec<String>,
+    /// What must have finished (succeeded or not) before it starts or is skipped.
+    wait_for: Vec<String>,
+    exports: &'a [String],
 }
 
 /// Where a stack's containers stand on the way to healthy.
@@ -518,66 +531,106 @@ impl Stack {
         }
     }
 
-    /// Runs the spec's one-shot operations in waves: each wave holds the operations whose
-    /// `after` have all succeeded, run concurrently (migrate ∥ collectstatic, then fixtures);
-    /// then the staff account. An operation whose prerequisite failed is not run.
+    /// Runs the spec's one-shot operations and the `[staff]` command, each as soon as the
+    /// operations it comes `after` have finished (not in waves: `fixtures` starts when
+    /// `migrate` is done, whatever `collectstatic` is still doing); `[staff]` without `after`
+    /// waits for every operation. One whose prerequisite failed is not run. Results come in
+    /// the order the gate file declares them, staff last.
     pub async fn operations(&self) -> Vec<OperationResult> {
+        use futures::stream::{FuturesUnordered, StreamExt};
+
+        let mut jobs: Vec<Job<'_>> = self
+            .spec
+            .operations
+            .iter()
+            .map(|op| Job {
+                name: op.name.clone(),
+                service: &op.service,
+                command: &op.command,
+                env: self.env_of(&op.env),
+                after: op.after.clone(),
+                wait_for: op.after.clone(),
+                exports: &op.exports,
+            })
+            .collect();
+        if let Some(staff) = &self.spec.staff {
+            let mut env = self.env_of(&staff.env);
+            env.push((
+                staff.token_env.clone(),
+                self.staff_token.expose().to_owned(),
+            ));
+            jobs.push(Job {
+                name: "staff".to_owned(),
+                service: &staff.service,
+                command: &staff.command,
+                env,
+                after: staff.after.iter().cloned().collect(),
+                // Without `after`, it waits for every operation (failed or not), as it always
+                // did: it may need the tables and was never told which operation makes them.
+                wait_for: match &staff.after {
+                    Some(after) => vec![after.clone()],
+                    None => self.spec.operations.iter().map(|op| op.name.clone()).collect(),
+                },
+                exports: &[],
+            });
+        }
+        let order: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
+
         let mut results: Vec<OperationResult> = Vec::new();
-        let mut pending: Vec<&Operation> = self.spec.operations.iter().collect();
+        let mut pending = jobs;
+        let mut running = FuturesUnordered::new();
         loop {
-            let done = |name: &String| results.iter().any(|r| &r.name == name);
-            let (ready, waiting): (Vec<&Operation>, Vec<&Operation>) = pending
-                .into_iter()
-                .partition(|op| op.after.iter().all(done));
-            if ready.is_empty() {
-                break;
-            }
-            let wave = futures::future::join_all(ready.iter().map(|op| {
-                let blocked = op
-                    .after
-                    .iter()
-                    .find(|after| results.iter().any(|r| &r.name == *after && !r.succeeded()));
-                async move {
-                    match blocked {
-                        Some(after) => OperationResult::not_run(&op.name, &op.command, after),
-                        None => {
-                            let env = self.env_of(&op.env);
-                            let env: Vec<(&str, &str)> =
-                                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                            let mut result = self
-                                .operation(&op.name, &op.service, &op.command, &env)
-                                .await;
-                            result.read_exports(&op.exports);
-                            result
+            // Start (or skip) everything whose prerequisites have all finished; skipping one
+            // finishes it, which may release others, hence the inner loop.
+            loop {
+                let (ready, waiting): (Vec<Job<'_>>, Vec<Job<'_>>) =
+                    pending.into_iter().partition(|job| {
+                        job.wait_for
+                            .iter()
+                            .all(|name| results.iter().any(|r| &r.name == name))
+                    });
+                pending = waiting;
+                let mut skipped = false;
+                for job in ready {
+                    let failed = job.after.iter().find(|after| {
+                        results
+                            .iter()
+                            .any(|r| &r.name == *after && !r.succeeded())
+                    });
+                    match failed {
+                        Some(after) => {
+                            results.push(OperationResult::not_run(&job.name, job.command, after));
+                            skipped = true;
                         }
+                        None => running.push(self.job(job)),
                     }
                 }
-            }))
-            .await;
-            results.extend(wave);
-            pending = waiting;
-        }
-        if let Some(staff) = &self.spec.staff {
-            let prerequisite_failed = staff
-                .after
-                .as_ref()
-                .is_some_and(|after| results.iter().any(|r| &r.name == after && !r.succeeded()));
-            if prerequisite_failed {
-                let after = staff.after.as_deref().unwrap_or_default();
-                results.push(OperationResult::not_run("staff", &staff.command, after));
-            } else {
-                let token = self.staff_token.expose().to_owned();
-                let mut env = self.env_of(&staff.env);
-                env.push((staff.token_env.clone(), token));
-                let env: Vec<(&str, &str)> =
-                    env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
-                results.push(
-                    self.operation("staff", &staff.service, &staff.command, &env)
-                        .await,
-                );
+                if !skipped {
+                    break;
+                }
+            }
+            match running.next().await {
+                Some(result) => results.push(result),
+                // Nothing running and nothing startable: done (an `after` naming no operation
+                // is refused when the gate file is read).
+                None => break,
             }
         }
+        results.sort_by_key(|r| order.iter().position(|name| name == &r.name));
         results
+    }
+
+    async fn job(&self, job: Job<'_>) -> OperationResult {
+        let env: Vec<(&str, &str)> = job
+            .env
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
+        let mut result = self
+            .operation(&job.name, job.service, job.command, &env)
+            .await;
+        result.read_exports(job.exports);
+        result
     }
 
     /// The named variables of the stack, with their values (unknown names: empty).
