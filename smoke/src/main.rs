@@ -67,9 +67,14 @@ struct ReportArgs {
     checks: bool,
     /// First, a Markdown summary of this JUnit XML file (e.g. nextest's
     /// `target/nextest/ci/junit.xml`): test counts and failed tests. Reports then default to
-    /// Markdown.
+    /// Markdown. Give it once per partition of a partitioned run: they are summarised as one
+    /// run, and a test in two of them is an error.
     #[arg(long, value_name = "FILE", conflicts_with_all = ["phases", "checks"])]
-    junit: Option<PathBuf>,
+    junit: Vec<PathBuf>,
+    /// Also write the `--junit` files merged into one JUnit XML file (suites of the same name
+    /// joined, counts recomputed), for a CI system that reads one report.
+    #[arg(long, value_name = "FILE", requires = "junit")]
+    merged_junit: Option<PathBuf>,
 }
 
 /// Options of `smoke init`.
@@ -354,9 +359,16 @@ fn report(args: &ReportArgs) -> Result<u8, Fatal> {
         eprintln!("error: {}", mask(&err.to_string()));
         unreadable = true;
     };
-    if let Some(junit) = &args.junit {
-        match r::read_junit(junit) {
-            Ok(summary) => text.push_str(&summary.markdown()),
+    if !args.junit.is_empty() {
+        match r::read_junit(&args.junit) {
+            Ok(summary) => {
+                text.push_str(&summary.markdown());
+                if let Some(out) = &args.merged_junit
+                    && let Err(err) = r::write_merged_junit(&args.junit, out)
+                {
+                    complain(&err);
+                }
+            }
             Err(err) => complain(&err),
         }
     }
@@ -380,7 +392,7 @@ fn report(args: &ReportArgs) -> Result<u8, Fatal> {
             text.push_str(&r::render_table(&rows));
         }
     } else {
-        let markdown = args.markdown || args.junit.is_some();
+        let markdown = args.markdown || !args.junit.is_empty();
         for (index, (_, result)) in read.into_iter().enumerate() {
             let report = match result {
                 Ok(report) => report,

@@ -12,7 +12,8 @@ pub use human::{render_failure, render_human};
 pub use junit::write_junit;
 pub use markdown::{render_markdown, write_markdown};
 pub use read::{
-    JunitSummary, ReadError, check_lines, phase_lines, read_json, read_junit, render_table,
+    JunitSummary, ReadError, check_lines, merge_junit, phase_lines, read_json, read_junit,
+    render_table, write_merged_junit,
 };
 
 use std::io;

@@ -29,6 +29,31 @@ pub enum ReadError {
         "`{path}` is not a JUnit XML report\n  caused by: {reason}\n  (give the JUnit file a test run wrote, e.g. nextest's `target/nextest/ci/junit.xml`)"
     )]
     NotJunit { path: PathBuf, reason: String },
+    #[error(
+        "the test `{test}` is in both `{first}` and `{second}`\n  (the partitions of a run must not overlap: give each `--partition hash:K/N` once, with one N)"
+    )]
+    Overlap {
+        test: String,
+        first: PathBuf,
+        second: PathBuf,
+    },
+    #[error(
+        "failed to write `{path}`\n  caused by: {reason}\n  (check that its folder exists and is writable)"
+    )]
+    Write { path: PathBuf, reason: String },
+}
+
+/// Writes [`merge_junit`] of `paths` to `out`.
+pub fn write_merged_junit(paths: &[PathBuf], out: &Path) -> Result<(), ReadError> {
+    let merged = merge_junit(paths)?;
+    let failed = |reason: String| ReadError::Write {
+        path: out.to_path_buf(),
+        reason,
+    };
+    let file = std::fs::File::create(out).map_err(|err| failed(err.to_string()))?;
+    merged
+        .serialize(std::io::BufWriter::new(file))
+        .map_err(|err| failed(chain(&err)))
 }
 
 /// Reads a report as [`super::write_json`] wrote it.
@@ -79,27 +104,15 @@ impl JunitSummary {
     }
 }
 
-/// Reads the counts and failed tests of a JUnit XML file.
-pub fn read_junit(path: &Path) -> Result<JunitSummary, ReadError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
-        what: "JUnit report",
-        path: path.to_path_buf(),
-        source,
-    })?;
-    let report =
-        quick_junit::Report::deserialize_from_str(&text).map_err(|err| ReadError::NotJunit {
-            path: path.to_path_buf(),
-            reason: chain(&err),
-        })?;
+/// The test counts and failed tests of JUnit XML files, read as one run (see [`merge_junit`]).
+pub fn read_junit(paths: &[PathBuf]) -> Result<JunitSummary, ReadError> {
+    let report = merge_junit(paths)?;
     let failed = report
         .test_suites
         .iter()
         .flat_map(|suite| &suite.test_cases)
         .filter(|case| matches!(case.status, quick_junit::TestCaseStatus::NonSuccess { .. }))
-        .map(|case| match &case.classname {
-            Some(class) => format!("{}::{}", class.as_str(), case.name.as_str()),
-            None => case.name.as_str().to_owned(),
-        })
+        .map(case_id)
         .collect();
     Ok(JunitSummary {
         tests: report.tests,
@@ -107,6 +120,71 @@ pub fn read_junit(path: &Path) -> Result<JunitSummary, ReadError> {
         errors: report.errors,
         failed,
     })
+}
+
+/// `class::name`, as nextest's JUnit names a test (binary, then test).
+fn case_id(case: &quick_junit::TestCase) -> String {
+    match &case.classname {
+        Some(class) => format!("{}::{}", class.as_str(), case.name.as_str()),
+        None => case.name.as_str().to_owned(),
+    }
+}
+
+/// Reads JUnit XML files (the partitions of one test run, each from its own machine) as one
+/// report: suites of the same name become one, with every test case and the counts
+/// recomputed; the run's time is the longest partition's (they ran side by side). A test case
+/// found in two files is an error: partitions must not overlap.
+pub fn merge_junit(paths: &[PathBuf]) -> Result<quick_junit::Report, ReadError> {
+    let mut name = None;
+    let mut time: Option<std::time::Duration> = None;
+    let mut suites: Vec<quick_junit::TestSuite> = Vec::new();
+    let mut seen: std::collections::BTreeMap<String, PathBuf> = Default::default();
+    for path in paths {
+        let text = std::fs::read_to_string(path).map_err(|source| ReadError::Io {
+            what: "JUnit report",
+            path: path.to_path_buf(),
+            source,
+        })?;
+        let report = quick_junit::Report::deserialize_from_str(&text).map_err(|err| {
+            ReadError::NotJunit {
+                path: path.to_path_buf(),
+                reason: chain(&err),
+            }
+        })?;
+        name.get_or_insert_with(|| report.name.clone());
+        time = time.max(report.time);
+        for suite in report.test_suites {
+            for case in &suite.test_cases {
+                let id = case_id(case);
+                if let Some(first) = seen.insert(id.clone(), path.clone()) {
+                    return Err(ReadError::Overlap {
+                        test: id,
+                        first,
+                        second: path.clone(),
+                    });
+                }
+            }
+            let merged = match suites.iter_mut().position(|s| s.name == suite.name) {
+                Some(at) => &mut suites[at],
+                None => {
+                    suites.push(quick_junit::TestSuite::new(suite.name.clone()));
+                    let at = suites.len() - 1;
+                    &mut suites[at]
+                }
+            };
+            merged.time = match (merged.time, suite.time) {
+                (Some(a), Some(b)) => Some(a + b),
+                (a, b) => a.or(b),
+            };
+            merged.add_test_cases(suite.test_cases);
+        }
+    }
+    let mut report = quick_junit::Report::new(name.unwrap_or_else(|| "merged".into()));
+    if let Some(time) = time {
+        report.set_time(time);
+    }
+    report.add_test_suites(suites);
+    Ok(report)
 }
 
 /// An error and its causes on one line (quick-junit's errors keep the detail in a source).
@@ -377,6 +455,53 @@ mod tests {
     }
 
     #[test]
+    fn partitions_merge_into_one_run_and_may_not_overlap() {
+        let dir = tempfile_dir();
+        let part = |k: usize, cases: &str| {
+            let path = dir.join(format!("junit-{k}.xml"));
+            std::fs::write(
+                &path,
+                format!(
+                    r#"<?xml version="1.0" encoding="UTF-8"?>
+<testsuites name="nextest-run" tests="2" failures="0" errors="0" time="{k}.5">
+  <testsuite name="integration::it" tests="2" disabled="0" errors="0" failures="0">{cases}</testsuite>
+</testsuites>
+"#
+                ),
+            )
+            .unwrap();
+            path
+        };
+        let one = part(
+            1,
+            r#"<testcase name="cli::a" classname="integration::it"/><testcase name="gate::b" classname="integration::it"><failure message="boom">x</failure></testcase>"#,
+        );
+        let two = part(
+            2,
+            r#"<testcase name="cli::c" classname="integration::it"/>"#,
+        );
+        let merged = merge_junit(&[one.clone(), two.clone()]).unwrap();
+        assert_eq!((merged.tests, merged.failures), (3, 1));
+        assert_eq!(merged.test_suites.len(), 1, "one suite per name");
+        assert_eq!(merged.time, Some(std::time::Duration::from_millis(2500)));
+        let summary = read_junit(&[one.clone(), two.clone()]).unwrap();
+        assert_eq!(summary.failed, ["integration::it::gate::b"]);
+        let out = dir.join("merged.xml");
+        write_merged_junit(&[one.clone(), two], &out).unwrap();
+        assert_eq!(read_junit(std::slice::from_ref(&out)).unwrap().tests, 3);
+        let again = part(
+            3,
+            r#"<testcase name="cli::a" classname="integration::it"/>"#,
+        );
+        let err = merge_junit(&[one, again]).unwrap_err().to_string();
+        assert!(
+            err.contains("`integration::it::cli::a` is in both"),
+            "{err}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
     fn junit_counts_and_failed_tests_are_read() {
         let dir = tempfile_dir();
         let path = dir.join("junit.xml");
@@ -393,14 +518,16 @@ mod tests {
 "#,
         )
         .unwrap();
-        let summary = read_junit(&path).unwrap();
+        let summary = read_junit(std::slice::from_ref(&path)).unwrap();
         assert_eq!(
             summary.markdown(),
             "## Tests: FAILED\n\n3 tests, 1 failures, 1 errors\n\n\
              - failed: `integration::it::cli::bad`\n- failed: `integration::it::gate::err`\n\n"
         );
         std::fs::write(&path, "<testsuites").unwrap();
-        let err = read_junit(&path).unwrap_err().to_string();
+        let err = read_junit(std::slice::from_ref(&path))
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("is not a JUnit XML report"), "{err}");
         let _ = std::fs::remove_dir_all(&dir);
     }
