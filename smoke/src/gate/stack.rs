@@ -569,7 +569,12 @@ impl Stack {
                 // did: it may need the tables and was never told which operation makes them.
                 wait_for: match &staff.after {
                     Some(after) => vec![after.clone()],
-                    None => self.spec.operations.iter().map(|op| op.name.clone()).collect(),
+                    None => self
+                        .spec
+                        .operations
+                        .iter()
+                        .map(|op| op.name.clone())
+                        .collect(),
                 },
                 exports: &[],
             });
@@ -592,11 +597,10 @@ impl Stack {
                 pending = waiting;
                 let mut skipped = false;
                 for job in ready {
-                    let failed = job.after.iter().find(|after| {
-                        results
-                            .iter()
-                            .any(|r| &r.name == *after && !r.succeeded())
-                    });
+                    let failed = job
+                        .after
+                        .iter()
+                        .find(|after| results.iter().any(|r| &r.name == *after && !r.succeeded()));
                     match failed {
                         Some(after) => {
                             results.push(OperationResult::not_run(&job.name, job.command, after));
