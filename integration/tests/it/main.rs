@@ -22,6 +22,7 @@ mod fixture;
 mod gate;
 mod init;
 mod lint;
+mod partition;
 mod preflight;
 mod promises;
 mod release;

@@ -18,9 +18,13 @@ pub use smoke_cmd::smoke_bin;
 use std::path::PathBuf;
 use std::sync::OnceLock;
 
-/// The workspace root (where `Cargo.toml`, `fixtures/` and `target/` are).
+/// The workspace root (where `Cargo.toml`, `fixtures/` and `target/` are): from the package
+/// folder nextest gives at run time (remapped when the tests run from an archive in another
+/// checkout), else the one they were compiled in.
 pub fn workspace_root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")))
         .parent()
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."))

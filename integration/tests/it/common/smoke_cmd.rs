@@ -5,8 +5,15 @@
 
 use std::path::PathBuf;
 
-/// The `smoke` binary next to the test executable (`target/<profile>/smoke`).
+/// The `smoke` binary: where nextest says it is (`NEXTEST_BIN_EXE_smoke`, also when the tests
+/// run from an archive on another machine), else next to the test executable
+/// (`target/<profile>/smoke`).
 pub fn smoke_bin() -> PathBuf {
+    if let Some(bin) = std::env::var_os("NEXTEST_BIN_EXE_smoke").map(PathBuf::from)
+        && bin.exists()
+    {
+        return bin;
+    }
     let exe = std::env::current_exe().expect("the test executable's path");
     // target/<profile>/deps/it-<hash> → target/<profile>/smoke
     let profile_dir = exe
