@@ -133,7 +133,8 @@ fn case_id(case: &quick_junit::TestCase) -> String {
 /// Reads JUnit XML files (the partitions of one test run, each from its own machine) as one
 /// report: suites of the same name become one, with every test case and the counts
 /// recomputed; the run's time is the longest partition's (they ran side by side). A test case
-/// found in two files is an error: partitions must not overlap.
+/// found in two files is an error: partitions must not overlap (nextest's setup scripts, which
+/// every partition runs, excepted).
 pub fn merge_junit(paths: &[PathBuf]) -> Result<quick_junit::Report, ReadError> {
     let mut name = None;
     let mut time: Option<std::time::Duration> = None;
@@ -156,6 +157,10 @@ pub fn merge_junit(paths: &[PathBuf]) -> Result<quick_junit::Report, ReadError> 
         for suite in report.test_suites {
             for case in &suite.test_cases {
                 let id = case_id(case);
+                // Every slice runs nextest's setup scripts (`@setup-script:NAME`) itself.
+                if id.starts_with("@setup-script:") {
+                    continue;
+                }
                 if let Some(first) = seen.insert(id.clone(), path.clone()) {
                     return Err(ReadError::Overlap {
                         test: id,
@@ -474,21 +479,25 @@ mod tests {
         };
         let one = part(
             1,
-            r#"<testcase name="cli::a" classname="integration::it"/><testcase name="gate::b" classname="integration::it"><failure message="boom">x</failure></testcase>"#,
+            r#"<testcase name="cli::a" classname="integration::it"/><testcase name="gate::b" classname="integration::it"><failure message="boom">x</failure></testcase><testcase name="preflight" classname="@setup-script:preflight"/>"#,
         );
         let two = part(
             2,
-            r#"<testcase name="cli::c" classname="integration::it"/>"#,
+            r#"<testcase name="cli::c" classname="integration::it"/><testcase name="preflight" classname="@setup-script:preflight"/>"#,
         );
         let merged = merge_junit(&[one.clone(), two.clone()]).unwrap();
-        assert_eq!((merged.tests, merged.failures), (3, 1));
+        assert_eq!(
+            (merged.tests, merged.failures),
+            (5, 1),
+            "each slice's setup script stays"
+        );
         assert_eq!(merged.test_suites.len(), 1, "one suite per name");
         assert_eq!(merged.time, Some(std::time::Duration::from_millis(2500)));
         let summary = read_junit(&[one.clone(), two.clone()]).unwrap();
         assert_eq!(summary.failed, ["integration::it::gate::b"]);
         let out = dir.join("merged.xml");
         write_merged_junit(&[one.clone(), two], &out).unwrap();
-        assert_eq!(read_junit(std::slice::from_ref(&out)).unwrap().tests, 3);
+        assert_eq!(read_junit(std::slice::from_ref(&out)).unwrap().tests, 5);
         let again = part(
             3,
             r#"<testcase name="cli::a" classname="integration::it"/>"#,
