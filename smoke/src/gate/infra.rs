@@ -738,13 +738,7 @@ pub async fn data_survives_recreation(
         health_url,
         Duration::from_secs(60),
         |status| status == 200,
-        |status, body| {
-            empty
-                .is_some_and(|empty| empty.status == status && empty.body == body)
-                .then(|| {
-                    "it answers what it answered before `migrate`, on an empty database".to_owned()
-                })
-        },
+        empty_again(empty),
     )
     .await;
     Some(match back {
@@ -840,6 +834,18 @@ pub async fn poll_until(
     accept: impl Fn(u16) -> bool,
 ) -> Result<u16, String> {
     poll(client, url, deadline, accept, |_, _| None).await
+}
+
+/// The give-up rule of [`data_survives_recreation`]: the endpoint answers exactly what it
+/// answered on the empty database, before `migrate`.
+fn empty_again(empty: Option<&Answer>) -> impl Fn(u16, &str) -> Option<String> + '_ {
+    move |status, body| {
+        empty
+            .is_some_and(|empty| empty.status == status && empty.body == body)
+            .then(|| {
+                "it answers what it answered before `migrate`, on an empty database".to_owned()
+            })
+    }
 }
 
 /// One answer of an endpoint.
@@ -1023,26 +1029,28 @@ mod tests {
         (url, seen)
     }
 
-    fn pending() -> Option<String> {
-        Some("the same answer as on an empty database".to_owned())
+    /// Polls `url` for a 200 for at most `deadline` with `data_survives_recreation`'s rule,
+    /// the empty-database answer being `503 pending migrations: 12`.
+    async fn poll_for_recovery(url: &url::Url, deadline: Duration) -> Result<u16, String> {
+        let empty = Answer {
+            status: 503,
+            body: "pending migrations: 12".into(),
+        };
+        poll(
+            &reqwest::Client::new(),
+            url,
+            deadline,
+            |status| status == 200,
+            empty_again(Some(&empty)),
+        )
+        .await
     }
 
     #[tokio::test]
     async fn a_poll_gives_up_early_on_an_answer_that_cannot_change() {
         let (url, seen) = health_server(vec![(503, "pending migrations: 12")]).await;
         let started = Instant::now();
-        let result = poll(
-            &reqwest::Client::new(),
-            &url,
-            Duration::from_secs(60),
-            |status| status == 200,
-            |status, body| {
-                (status == 503 && body == "pending migrations: 12")
-                    .then(pending)
-                    .flatten()
-            },
-        )
-        .await;
+        let result = poll_for_recovery(&url, Duration::from_secs(60)).await;
         let err = result.expect_err("an empty database never comes back");
         assert!(err.contains("gave up after 3 identical answers"), "{err}");
         assert!(err.contains("pending migrations: 12"), "{err}");
@@ -1062,18 +1070,7 @@ mod tests {
             (200, "ok"),
         ])
         .await;
-        let result = poll(
-            &reqwest::Client::new(),
-            &url,
-            Duration::from_secs(30),
-            |status| status == 200,
-            |status, body| {
-                (status == 503 && body == "pending migrations: 12")
-                    .then(pending)
-                    .flatten()
-            },
-        )
-        .await;
+        let result = poll_for_recovery(&url, Duration::from_secs(30)).await;
         assert_eq!(result, Ok(200));
     }
 
