@@ -295,12 +295,12 @@ impl Stack {
         })?;
         let lease_path = run_dir.join("lease");
         let lease = Lease::take(&lease_path).map_err(|source| StackError::Io {
-            path: lease_path.clone(),
+            path: lease_path,
             source,
         })?;
         let owner = Ownership {
             run_id: run_id.clone(),
-            lease: lease_path.display().to_string(),
+            lease: lease.path().display().to_string(),
         };
 
         let mut env = resolve_env(&spec)?;
