@@ -1,10 +1,22 @@
 #!/usr/bin/env bash
-# Installs the tools the smoke crate's tests run against on loopback (Dovecot as a real IMAP
-# server for `smoke::mailbox`); safe to run again, it installs only what is missing.
+# Installs the tools the tests run against, from Debian's packages: Dovecot as a real IMAP
+# server for `smoke::mailbox`, and headless Chromium for the browser checks (`smoke run` finds
+# it on the PATH; there is no browser download at run time). Safe to run again: it installs
+# only what is missing.
 set -euo pipefail
 
-if command -v dovecot >/dev/null 2>&1 && [ -x /usr/lib/dovecot/imap ]; then
-    echo "dovecot already installed: $(dovecot --version)"
+missing=()
+if ! command -v dovecot >/dev/null 2>&1 || [ ! -x /usr/lib/dovecot/imap ]; then
+    # The packages' own service is never used: the tests start `dovecot -F` with their own config.
+    missing+=(dovecot-core dovecot-imapd)
+fi
+if ! command -v chromium >/dev/null 2>&1; then
+    # Fonts so that screenshots show text, not boxes.
+    missing+=(chromium fonts-dejavu-core)
+fi
+
+if [ "${#missing[@]}" -eq 0 ]; then
+    echo "test tools already installed: $(dovecot --version | head -1), $(chromium --version)"
     exit 0
 fi
 
@@ -16,6 +28,5 @@ fi
 
 export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
-# The packages' own service is never used: the tests start `dovecot -F` with their own config.
-$SUDO apt-get install -y -qq --no-install-recommends dovecot-core dovecot-imapd
-echo "dovecot installed: $(dovecot --version)"
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
+echo "test tools installed: $(dovecot --version | head -1), $(chromium --version)"

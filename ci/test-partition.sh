@@ -21,6 +21,7 @@ fi
 
 export CI=${CI:-true}
 export SMOKE_REQUIRE_DOVECOT=1
+export SMOKE_REQUIRE_BROWSER=1
 # The partition test lists the suite from this archive instead of compiling it again.
 SMOKE_NEXTEST_ARCHIVE=$(realpath "$archive")
 export SMOKE_NEXTEST_ARCHIVE

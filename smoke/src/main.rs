@@ -171,6 +171,17 @@ struct RunArgs {
     /// Append the report as Markdown (e.g. to `$GITHUB_STEP_SUMMARY`).
     #[arg(long, value_name = "PATH")]
     report_markdown: Option<PathBuf>,
+    /// The browser the browser checks run in (headless Chromium) [default: `SMOKE_BROWSER`,
+    /// else `chromium` on the PATH]; without one they are skipped, with a note.
+    #[arg(long, value_name = "PATH")]
+    browser: Option<PathBuf>,
+    /// Where failed browser checks keep their screenshot and log [default:
+    /// `smoke-evidence/<run id>/`].
+    #[arg(long, value_name = "DIR")]
+    evidence_dir: Option<PathBuf>,
+    /// Keep the screenshots of passing browser checks too (a release record).
+    #[arg(long)]
+    screenshots: bool,
     /// Print no live progress lines on standard error.
     #[arg(long)]
     quiet: bool,
@@ -486,6 +497,9 @@ fn list(args: &ListArgs) -> Result<u8, Fatal> {
         if step.needs_http_url() {
             needs.push("http");
         }
+        if step.needs_browser() {
+            needs.push("browser");
+        }
         let needs = if needs.is_empty() {
             "-".to_owned()
         } else {
@@ -541,6 +555,15 @@ async fn run(args: RunArgs) -> Result<u8, Fatal> {
     if let Some(id) = &args.run_id {
         target.run_id.clone_from(id);
     }
+    if suite.steps().any(Step::needs_browser) {
+        target.browser =
+            smoke::runner::browser::find(args.browser.as_deref()).map_err(Fatal::usage)?;
+    }
+    target.evidence_dir = args
+        .evidence_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("smoke-evidence").join(&target.run_id));
+    target.screenshots = args.screenshots;
     if let Err(error) = Http::new(&target) {
         return Err(Fatal::usage(format!(
             "{error}\n  (the file was `{}`)",

@@ -19,6 +19,8 @@ fn reference_options() -> GateOptions {
         runs_dir: gate_runs_dir(),
         skip_build: false,
         selection: Selection::All,
+        browser: None,
+        screenshots: false,
     }
 }
 

@@ -305,6 +305,8 @@ async fn init_output_gates_the_example_stack_after_the_documented_edits(
         runs_dir: gate_runs_dir(),
         skip_build: false,
         selection: smoke::runner::Selection::All,
+        browser: None,
+        screenshots: false,
     };
     let outcome = smoke::gate::run_gate(&options, &smoke::runner::NoProgress).await;
     common::assert_gate_passed(

@@ -111,6 +111,8 @@ async fn gate_fails_on_broken_variant(
         runs_dir: gate_runs_dir(),
         skip_build: true,
         selection: Selection::All,
+        browser: None,
+        screenshots: false,
     };
     let outcome = run_gate(&options, &NoProgress).await;
     let shown = smoke::gate::cli::render_with_checks(&outcome);

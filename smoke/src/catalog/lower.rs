@@ -11,16 +11,16 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::schema::{
-    BasicAuthSpec, CaptureSpec, ChecksFile, EmailSpec, ExpectSpec, Expectations, HealthSpec,
-    HostSpec, PartSpec, RateLimitSpec, RequestSpec, RouteSpec, StatusItem, StatusSpec, StepSpec,
-    WebSocketSpec,
+    BasicAuthSpec, BrowserActionSpec, BrowserSpec, CaptureSpec, ChecksFile, EmailSpec, ExpectSpec,
+    Expectations, HealthSpec, HostSpec, PartSpec, RateLimitSpec, RequestSpec, RouteSpec,
+    StatusItem, StatusSpec, StepSpec, WebSocketSpec,
 };
 use super::suggest::closest;
 use crate::check::{
-    Action, AssertStep, Auth, BackendMarker, BasicAuthEnv, Body, BurstStep, Capture, CaptureSource,
-    Credential, CredentialKind, EmailSource, EmailStep, Expect, HttpStep, MailCount, MailTemplate,
-    Part, PartValue, Placeholder, QrSource, QrStep, Readiness, Request, Scenario, Step, Suite,
-    Template, ValueCheck, VirtualHost, WebSocketStep,
+    Action, AssertStep, Auth, BackendMarker, BasicAuthEnv, Body, BrowserAction, BrowserStep,
+    BurstStep, Capture, CaptureSource, Credential, CredentialKind, EmailSource, EmailStep, Expect,
+    HttpStep, MailCount, MailTemplate, Part, PartValue, Placeholder, QrSource, QrStep, Readiness,
+    Request, Scenario, Step, Suite, Template, ValueCheck, VirtualHost, WebSocketStep,
 };
 use crate::runner::{BUILT_IN_VALUES, variable};
 
@@ -363,6 +363,7 @@ impl Lowering<'_> {
             ("qr", spec.qr.is_some()),
             ("burst", spec.burst.is_some()),
             ("token", spec.token.is_some()),
+            ("browser", spec.browser.is_some()),
             ("cleanup", spec.cleanup == Some(true)),
         ]
         .into_iter()
@@ -372,7 +373,7 @@ impl Lowering<'_> {
             [kind] => *kind,
             [] => {
                 return Err(at(
-                    "says nothing to do: give one of `request`, `email`, `assert`, `qr`, `burst`, `token`, `cleanup = true`"
+                    "says nothing to do: give one of `request`, `email`, `assert`, `qr`, `burst`, `token`, `browser`, `cleanup = true`"
                         .to_owned(),
                 ));
             }
@@ -533,6 +534,9 @@ impl Lowering<'_> {
                     min_bytes: token.min_bytes,
                 }
             }
+            "browser" => Action::Browser(Box::new(
+                self.browser(spec.browser.as_ref().ok_or("")?).map_err(at)?,
+            )),
             _ => Action::Cleanup,
         };
         let proves = spec
@@ -734,6 +738,51 @@ impl Lowering<'_> {
         })
     }
 
+    fn browser(&self, spec: &BrowserSpec) -> Result<BrowserStep, String> {
+        let request = self.request(&RequestSpec {
+            path: spec.path.clone(),
+            url: spec.url.clone(),
+            host: spec.host.clone(),
+            ..RequestSpec::default()
+        })?;
+        let mut waits = Vec::new();
+        match (&spec.wait_for, &spec.wait_text) {
+            (Some(selector), text) => waits.push(BrowserAction::WaitFor {
+                selector: selector.clone(),
+                text: text.as_deref().map(Template::new),
+            }),
+            (None, Some(text)) => waits.push(BrowserAction::WaitText(Template::new(text.as_str()))),
+            (None, None) => {}
+        }
+        let mut actions = Vec::new();
+        for (index, action) in spec.actions.iter().enumerate() {
+            actions.push(browser_action(action).map_err(|e| format!("`actions[{index}]`: {e}"))?);
+        }
+        if waits.is_empty() && actions.is_empty() {
+            return Err(
+                "`browser` needs `wait_for` or `wait_text` (what the page must show), or `actions`"
+                    .to_owned(),
+            );
+        }
+        for pattern in &spec.allow_errors {
+            regex::Regex::new(pattern)
+                .map_err(|e| format!("`allow_errors`: `{pattern}` is not a valid regex: {e}"))?;
+        }
+        let timeout_ms = spec.timeout_ms.unwrap_or(15_000);
+        if !(100..=600_000).contains(&timeout_ms) {
+            return Err(format!(
+                "`timeout_ms = {timeout_ms}` must be between 100 and 600000"
+            ));
+        }
+        Ok(BrowserStep {
+            request,
+            waits,
+            actions,
+            timeout: Duration::from_millis(timeout_ms),
+            allow_errors: spec.allow_errors.clone(),
+        })
+    }
+
     fn email(&self, spec: &EmailSpec) -> Result<EmailStep, String> {
         let mut captures = Vec::new();
         for (name, source) in &spec.capture {
@@ -777,6 +826,83 @@ impl Lowering<'_> {
             captures,
         })
     }
+}
+
+/// One action of a browser step: exactly one key says what it is.
+fn browser_action(spec: &BrowserActionSpec) -> Result<BrowserAction, String> {
+    let keys: Vec<&str> = [
+        ("click", spec.click.is_some()),
+        ("fill", spec.fill.is_some()),
+        ("press", spec.press.is_some()),
+        ("wait_for", spec.wait_for.is_some()),
+        ("wait_text", spec.wait_text.is_some()),
+    ]
+    .into_iter()
+    .filter_map(|(k, on)| on.then_some(k))
+    .collect();
+    let stray = |key: &str, on: bool, with: &str| {
+        if on {
+            Err(format!("`{key}` goes with `{with}`"))
+        } else {
+            Ok(())
+        }
+    };
+    let action = match keys.as_slice() {
+        ["click"] => BrowserAction::Click(spec.click.clone().unwrap_or_default()),
+        ["fill"] => BrowserAction::Fill {
+            selector: spec.fill.clone().unwrap_or_default(),
+            value: Template::new(
+                spec.value
+                    .as_deref()
+                    .ok_or("`fill` needs `value`, the text to type")?,
+            ),
+        },
+        ["press"] => BrowserAction::Press(spec.press.clone().unwrap_or_default()),
+        ["wait_for"] => BrowserAction::WaitFor {
+            selector: spec.wait_for.clone().unwrap_or_default(),
+            text: spec.text.as_deref().map(Template::new),
+        },
+        ["wait_text"] => {
+            BrowserAction::WaitText(Template::new(spec.wait_text.as_deref().unwrap_or_default()))
+        }
+        [] => {
+            return Err(
+                "says nothing to do: give one of `click`, `fill`, `press`, `wait_for`, `wait_text`"
+                    .to_owned(),
+            );
+        }
+        many => {
+            return Err(format!(
+                "gives {}: an action does one thing",
+                many.iter()
+                    .map(|k| format!("`{k}`"))
+                    .collect::<Vec<_>>()
+                    .join(" and ")
+            ));
+        }
+    };
+    stray("value", spec.value.is_some() && spec.fill.is_none(), "fill")?;
+    stray(
+        "text",
+        spec.text.is_some() && spec.wait_for.is_none(),
+        "wait_for",
+    )?;
+    if let BrowserAction::Click(s)
+    | BrowserAction::Fill { selector: s, .. }
+    | BrowserAction::WaitFor { selector: s, .. } = &action
+        && s.trim().is_empty()
+    {
+        return Err("the CSS selector is empty".to_owned());
+    }
+    if let BrowserAction::Press(key) = &action
+        && crate::runner::browser::key_definition(key).is_none()
+    {
+        return Err(format!(
+            "`press = \"{key}\"` is not a key this build knows: {}",
+            crate::runner::browser::KEYS.join(", ")
+        ));
+    }
+    Ok(action)
 }
 
 fn guess_content_type(file_name: &str) -> &'static str {

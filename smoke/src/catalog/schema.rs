@@ -419,7 +419,7 @@ pub struct ScenarioSpec {
 }
 
 /// One step (a check): exactly one of `request`, `email`, `assert`, `qr`, `burst`, `token`,
-/// `cleanup`.
+/// `browser`, `cleanup`.
 #[derive(Debug, Clone, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepSpec {
@@ -469,6 +469,9 @@ pub struct StepSpec {
     /// A value must be random enough.
     #[serde(default)]
     pub token: Option<TokenSpec>,
+    /// Open a page in a real browser (headless Chromium).
+    #[serde(default)]
+    pub browser: Option<BrowserSpec>,
     /// `true`: undo what this scenario recorded so far.
     #[serde(default)]
     pub cleanup: Option<bool>,
@@ -677,4 +680,69 @@ pub struct ThenSpec {
 pub struct TokenSpec {
     pub value: String,
     pub min_bytes: usize,
+}
+
+/// A page in a real browser: opened, waited for, acted on. It fails on console errors,
+/// uncaught exceptions, same-origin requests answered 4xx/5xx (or a script or stylesheet
+/// answered as HTML), failed requests, and mixed content; a failure keeps a screenshot and the
+/// page's console and network log.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserSpec {
+    /// The path (and query) to open, a template.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// An absolute URL instead (a link from an email); the site's public origin is opened at
+    /// the base URL, any other origin fails the step.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// A virtual host's name.
+    #[serde(default)]
+    pub host: Option<String>,
+    /// A CSS selector that must become visible once the page loaded (e.g. `#shows li`).
+    #[serde(default)]
+    pub wait_for: Option<String>,
+    /// A text the page must show (inside `wait_for`'s element when both are given).
+    #[serde(default)]
+    pub wait_text: Option<String>,
+    /// What a visitor does next, in order: each is one of `{ click = "SELECTOR" }`,
+    /// `{ fill = "SELECTOR", value = "..." }`, `{ press = "Enter" }`, `{ wait_for =
+    /// "SELECTOR" }` (with an optional `text`), `{ wait_text = "..." }`.
+    #[serde(default)]
+    pub actions: Vec<BrowserActionSpec>,
+    /// The deadline of the whole visit in milliseconds (default 15000).
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Regexes of console or network errors that are logged but do not fail the step (a
+    /// third-party script's noise).
+    #[serde(default)]
+    pub allow_errors: Vec<String>,
+}
+
+/// One action of a browser step: exactly one of `click`, `fill`, `press`, `wait_for`,
+/// `wait_text`.
+#[derive(Debug, Clone, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct BrowserActionSpec {
+    /// Click the element (a real mouse click in its middle).
+    #[serde(default)]
+    pub click: Option<String>,
+    /// Type `value` into the field.
+    #[serde(default)]
+    pub fill: Option<String>,
+    /// What `fill` types, a template.
+    #[serde(default)]
+    pub value: Option<String>,
+    /// Press a key in the focused element (`Enter`, `Tab`).
+    #[serde(default)]
+    pub press: Option<String>,
+    /// Wait until an element matching this CSS selector is visible.
+    #[serde(default)]
+    pub wait_for: Option<String>,
+    /// With `wait_for`: a text the element must contain. Alone: a text the page must show.
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Wait until the page shows this text.
+    #[serde(default)]
+    pub wait_text: Option<String>,
 }

@@ -413,6 +413,61 @@ pub struct BurstStep {
     pub then: Option<Box<HttpStep>>,
 }
 
+/// A page opened in a real browser (headless Chromium): it must render what `waits` name,
+/// survive its `actions`, and log no error on the way.
+#[derive(Debug, Clone, PartialEq)]
+pub struct BrowserStep {
+    /// The page: a `GET` of a path, or of an absolute link on the site's public origin.
+    pub request: Request,
+    /// What the page must show once loaded, in order, before the actions.
+    pub waits: Vec<BrowserAction>,
+    /// What a visitor does next, in order (clicks, typing, more waits).
+    pub actions: Vec<BrowserAction>,
+    /// The deadline of the whole visit.
+    pub timeout: Duration,
+    /// Console and network errors matching one of these regexes are logged, not failed.
+    pub allow_errors: Vec<String>,
+}
+
+/// One thing a visitor does or sees in a browser check.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrowserAction {
+    /// An element matching the CSS selector becomes visible, with the text when given.
+    WaitFor {
+        /// The CSS selector.
+        selector: String,
+        /// A text the element's content must contain (a template).
+        text: Option<Template>,
+    },
+    /// The page's visible text contains this (a template).
+    WaitText(Template),
+    /// A real mouse click in the middle of the element (which must be visible and enabled).
+    Click(String),
+    /// Types the value into the field, as keystrokes.
+    Fill {
+        /// The field's CSS selector.
+        selector: String,
+        /// What to type (a template).
+        value: Template,
+    },
+    /// Presses a key (`Enter`, `Tab`, ...) in the focused element.
+    Press(String),
+}
+
+impl BrowserAction {
+    /// The template names it reads.
+    pub fn reads(&self) -> Vec<String> {
+        match self {
+            BrowserAction::WaitFor {
+                text: Some(text), ..
+            }
+            | BrowserAction::WaitText(text)
+            | BrowserAction::Fill { value: text, .. } => text.names(),
+            _ => Vec::new(),
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
@@ -437,6 +492,8 @@ pub enum Action {
     Cleanup,
     /// A websocket upgrade through the proxy, one message sent, an answer containing a text.
     WebSocket(WebSocketStep),
+    /// A page in a real browser.
+    Browser(Box<BrowserStep>),
     /// Exactly `burst` copies of `request` at once: at least one must be refused with
     /// `refused_status`, none may be another 5xx.
     RateLimitBurst {
@@ -596,6 +653,7 @@ impl Step {
                 vec![request]
             }
             Action::WebSocket(ws) => vec![&ws.request],
+            Action::Browser(browser) => vec![&browser.request],
             Action::Qr(QrStep {
                 source: QrSource::Request(request),
                 ..
@@ -613,6 +671,11 @@ impl Step {
             .collect();
         names.dedup();
         names
+    }
+
+    /// Whether the step needs a browser.
+    pub fn needs_browser(&self) -> bool {
+        matches!(self.action, Action::Browser(_))
     }
 
     /// Whether the step needs a mailbox.
@@ -682,6 +745,17 @@ impl Step {
                 let mut names = ws.request.capture_names();
                 names.extend(ws.send.names());
                 names.extend(ws.expect_contains.names());
+                names
+            }
+            Action::Browser(browser) => {
+                let mut names = browser.request.capture_names();
+                names.extend(
+                    browser
+                        .waits
+                        .iter()
+                        .chain(&browser.actions)
+                        .flat_map(BrowserAction::reads),
+                );
                 names
             }
             Action::RateLimitBurst { request, .. } | Action::SpacedRequests { request, .. } => {

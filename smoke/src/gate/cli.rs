@@ -41,6 +41,13 @@ pub struct GateArgs {
     /// Where each run keeps its folder (labels, evidence, reports).
     #[arg(long, value_name = "DIR", default_value = "target/gate")]
     pub runs_dir: PathBuf,
+    /// The browser for the browser checks [default: `SMOKE_BROWSER`, else `chromium` on the
+    /// PATH]; the gate requires one when the checks have browser checks.
+    #[arg(long, value_name = "PATH")]
+    pub browser: Option<PathBuf>,
+    /// Keep the screenshots of passing browser checks too, in the run folder's `evidence/`.
+    #[arg(long)]
+    pub screenshots: bool,
     /// Write the JSON report here [default: <run folder>/report.json].
     #[arg(long, value_name = "PATH")]
     pub report_json: Option<PathBuf>,
@@ -79,6 +86,8 @@ pub async fn main(args: GateArgs) -> ExitCode {
         } else {
             Selection::Categories(categories)
         },
+        browser: args.browser.clone(),
+        screenshots: args.screenshots,
     };
     let progress = TerminalProgress::with_width(48);
     let outcome = run_gate(&options, &progress).await;

@@ -44,6 +44,11 @@ pub struct GateOptions {
     pub skip_build: bool,
     /// Which smoke checks to run.
     pub selection: Selection,
+    /// The browser for the browser checks [default: `SMOKE_BROWSER`, else Chromium on the
+    /// PATH]. A gate whose checks need one and finds none stops before starting anything.
+    pub browser: Option<PathBuf>,
+    /// Keep the screenshots of passing browser checks too (a release record).
+    pub screenshots: bool,
 }
 
 /// How the gate ended.
@@ -184,6 +189,37 @@ pub async fn run_gate_until(
         return early_failure(report, started, Verdict::MachineNotReady(missing.explain()));
     }
 
+    // The browser checks need a browser: a gate never skips them, so a machine without one
+    // is not ready, and says so before building anything.
+    let resolved;
+    let options = if suite
+        .steps()
+        .any(|s| s.needs_browser() && options.selection.includes(&s.category))
+    {
+        match runner::browser::find(options.browser.as_deref()) {
+            Ok(Some(found)) => {
+                resolved = GateOptions {
+                    browser: Some(found),
+                    ..options.clone()
+                };
+                &resolved
+            }
+            Ok(None) => {
+                return early_failure(
+                    report,
+                    started,
+                    Verdict::MachineNotReady(format!(
+                        "the checks include browser checks and no browser was found: {}",
+                        runner::browser::INSTALL_HINT
+                    )),
+                );
+            }
+            Err(why) => return early_failure(report, started, Verdict::MachineNotReady(why)),
+        }
+    } else {
+        options
+    };
+
     match sweep::sweep_stale().await {
         Ok(swept) if !swept.projects.is_empty() => report.notes.push(format!(
             "removed stacks left by killed runs: {} ({} containers, {} networks, {} volumes)",
@@ -323,7 +359,7 @@ async fn drive(
         Ok(endpoints) => endpoints,
         Err(err) => return Verdict::StackFailed(error_chain(&err)),
     };
-    let mut target = match target_for(stack, &endpoints) {
+    let mut target = match target_for(stack, &endpoints, options) {
         Some(target) => target,
         None => return Verdict::Config("`public` in gate.toml yields no URL".into()),
     };
@@ -474,7 +510,7 @@ async fn drive(
     }
 }
 
-fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
+fn target_for(stack: &Stack, endpoints: &Endpoints, options: &GateOptions) -> Option<Target> {
     let base_url = endpoints
         .https_url
         .clone()
@@ -496,6 +532,9 @@ fn target_for(stack: &Stack, endpoints: &Endpoints) -> Option<Target> {
         .map(|api_url| MailboxConfig::Http { api_url });
     target.run_id = format!("{}{}", stack.run_id, &runner::new_run_id()[..4]);
     target.timeouts.request = GATE_REQUEST_TIMEOUT;
+    target.browser.clone_from(&options.browser);
+    target.evidence_dir = stack.run_dir.join("evidence");
+    target.screenshots = options.screenshots;
     if let Some(mail) = &stack.spec.mail {
         target.timeouts.mail = Duration::from_secs(mail.timeout);
     }

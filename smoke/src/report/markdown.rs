@@ -50,11 +50,23 @@ pub fn render_markdown(report: &RunReport) -> String {
     }
     for check in &report.checks {
         if let Outcome::Failed(failure) = &check.outcome {
+            // Evidence files (a screenshot, a log) as links, which a rendered report opens
+            // beside the run's uploaded folder.
+            let links: String = failure
+                .evidence
+                .iter()
+                .map(|path| {
+                    let name = Path::new(path)
+                        .file_name()
+                        .map_or_else(|| path.clone(), |n| n.to_string_lossy().into_owned());
+                    format!("- evidence: [{name}]({})\n", path.replace(' ', "%20"))
+                })
+                .collect();
             let _ = write!(
                 out,
-                "\n<details><summary><code>{}</code></summary>\n\n```text\n{}```\n\n</details>\n",
+                "\n<details><summary><code>{}</code></summary>\n\n```text\n{}```\n\n{links}</details>\n",
                 check.name,
-                render_failure(&check.name, failure).replace("```", "'''")
+                render_failure(&check.name, failure).replace("```", "'''"),
             );
         }
     }
@@ -83,4 +95,64 @@ pub fn write_markdown(report: &RunReport, path: &Path) -> io::Result<()> {
         .append(true)
         .open(path)?;
     file.write_all(render_markdown(report).as_bytes())
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, clippy::expect_used)]
+mod tests {
+    use std::time::Duration;
+
+    use super::super::{CheckResult, Failure, Outcome, RunReport};
+
+    /// A failed browser check with its screenshot and log.
+    fn report() -> RunReport {
+        RunReport {
+            target: "https://shop.example/".into(),
+            run_id: "0a1b2c3d4e".into(),
+            checks: vec![CheckResult {
+                name: "browser.shows".into(),
+                category: "browser".into(),
+                outcome: Outcome::Failed(Failure {
+                    title: "the page logged 1 error".into(),
+                    actual: "- uncaught exception: TypeError".into(),
+                    evidence: vec![
+                        "target/gate/run/evidence/browser.shows.png".into(),
+                        "target/gate/run/evidence/browser.shows.log".into(),
+                    ],
+                    ..Failure::default()
+                }),
+                duration: Duration::from_millis(900),
+            }],
+            ..RunReport::default()
+        }
+    }
+
+    #[test]
+    fn a_failure_links_its_evidence() {
+        let markdown = super::render_markdown(&report());
+        assert!(
+            markdown.contains(
+                "- evidence: [browser.shows.png](target/gate/run/evidence/browser.shows.png)\n"
+            ),
+            "{markdown}"
+        );
+        assert!(
+            markdown.contains("[browser.shows.log](target/gate/run/evidence/browser.shows.log)"),
+            "{markdown}"
+        );
+    }
+
+    #[test]
+    fn junit_attaches_the_evidence() {
+        let dir = std::env::temp_dir().join(format!("smoke-junit-evidence-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("junit.xml");
+        super::super::write_junit(&report(), &path).unwrap();
+        let xml = std::fs::read_to_string(&path).unwrap();
+        assert!(
+            xml.contains("[[ATTACHMENT|target/gate/run/evidence/browser.shows.png]]"),
+            "{xml}"
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

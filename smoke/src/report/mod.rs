@@ -214,6 +214,8 @@ pub enum SkipReason {
     },
     /// It reads emails and no mailbox was given.
     NeedsMailbox,
+    /// It runs in a browser and none was found.
+    NeedsBrowser,
     /// It asks the plain-HTTP URL and none was given.
     NeedsHttpUrl,
     /// The virtual host's basic auth credentials are unset.
@@ -247,6 +249,9 @@ impl std::fmt::Display for SkipReason {
                 write!(f, "needs the environment variable `{name}` (set it)")
             }
             SkipReason::NeedsMailbox => f.write_str("needs a mailbox (pass `--mailbox URL`)"),
+            SkipReason::NeedsBrowser => {
+                f.write_str("needs a browser (install Chromium or pass `--browser PATH`)")
+            }
             SkipReason::NeedsHttpUrl => {
                 f.write_str("needs the site's HTTP URL (pass `--http-url URL`)")
             }

@@ -316,6 +316,7 @@ mod tests {
                 name: "SMOKE_USER_TOKEN".into(),
             },
             SkipReason::NeedsMailbox,
+            SkipReason::NeedsBrowser,
             SkipReason::NeedsHttpUrl,
             SkipReason::NeedsBasicAuth {
                 host: "staging".into(),

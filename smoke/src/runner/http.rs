@@ -303,6 +303,24 @@ impl Http {
         })
     }
 
+    /// The host names a browser must map to an address to reach what these clients reach:
+    /// the base URL's host when an address is pinned, and every virtual host.
+    pub fn browser_resolve(&self) -> Vec<(String, std::net::IpAddr)> {
+        let mut rules = Vec::new();
+        if let Some(ip) = self.config.target.connect_ip
+            && let Some(host) = self.base.base_url.host_str()
+            && host.parse::<std::net::IpAddr>().is_err()
+        {
+            rules.push((host.to_owned(), ip));
+        }
+        if let Some(addr) = self.addrs.first() {
+            for site in self.hosts.values() {
+                rules.push((site.label.clone(), addr.ip()));
+            }
+        }
+        rules
+    }
+
     fn site(&self, host: Option<&str>) -> &Site {
         host.and_then(|h| self.hosts.get(h)).unwrap_or(&self.base)
     }

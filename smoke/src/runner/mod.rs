@@ -10,6 +10,7 @@
 //! [`wait_ready`] polls the suite's health endpoint with a deadline and a growing delay, and
 //! says what it last saw when the deadline passes.
 
+pub mod browser;
 mod diagnose;
 mod exec;
 pub mod http;
@@ -87,6 +88,12 @@ pub struct Target {
     /// host answers to), or `smoke run --connect-to` (a server DNS does not point at yet).
     /// `None`: the names are resolved.
     pub connect_ip: Option<std::net::IpAddr>,
+    /// The browser the browser checks run in; they are skipped without one.
+    pub browser: Option<std::path::PathBuf>,
+    /// Where screenshots and browser logs are kept (the run's evidence folder).
+    pub evidence_dir: std::path::PathBuf,
+    /// Keep the screenshots of passing browser checks too (a release record).
+    pub screenshots: bool,
 }
 
 impl Target {
@@ -104,6 +111,9 @@ impl Target {
             concurrency: 8,
             vars: std::collections::BTreeMap::new(),
             connect_ip: None,
+            browser: None,
+            evidence_dir: std::path::PathBuf::from("smoke-evidence"),
+            screenshots: false,
         }
     }
 
@@ -511,6 +521,7 @@ pub async fn run_until(
     }
     // What a scenario recorded but did not undo (interrupted, or it has no cleanup step).
     ctx.settle().await;
+    ctx.close_browser().await;
     report.leftovers = ctx.undo_all().await;
     let results = ctx.into_results();
     report.checks = plan
@@ -690,6 +701,7 @@ fn notes(report: &RunReport) -> Vec<String> {
                 reason,
                 SkipReason::NeedsVariable { .. }
                     | SkipReason::NeedsMailbox
+                    | SkipReason::NeedsBrowser
                     | SkipReason::NeedsBasicAuth { .. }
                     | SkipReason::NeedsHttpUrl
             )
@@ -722,6 +734,10 @@ fn notes(report: &RunReport) -> Vec<String> {
             ),
             SkipReason::NeedsMailbox => format!(
                 "no mailbox was given (pass `--mailbox`): {count} checks that read emails were skipped{and_dependents}"
+            ),
+            SkipReason::NeedsBrowser => format!(
+                "no browser was found: {count} browser checks were skipped{and_dependents} ({})",
+                browser::INSTALL_HINT
             ),
             SkipReason::NeedsBasicAuth { host, variable } => format!(
                 "{count} checks were skipped: they need the basic auth credentials of `{host}` (set `{variable}`)"

@@ -9,6 +9,7 @@
 //! Every step ends passed, failed (with a [`Failure`] a person can act on) or skipped (with a
 //! [`SkipReason`]).
 
+mod browser;
 mod burst;
 mod mail;
 mod request;
@@ -61,6 +62,7 @@ pub(super) struct Ctx<'p> {
     ledger: Arc<Ledger>,
     in_flight: Mutex<Vec<tokio::task::JoinHandle<()>>>,
     mailbox: tokio::sync::OnceCell<Result<Mailbox, String>>,
+    browser: tokio::sync::OnceCell<Result<Arc<crate::runner::browser::Session>, String>>,
     results: Results,
     progress: &'p dyn Progress,
 }
@@ -73,6 +75,7 @@ impl<'p> Ctx<'p> {
             ledger: Arc::default(),
             in_flight: Mutex::default(),
             mailbox: tokio::sync::OnceCell::new(),
+            browser: tokio::sync::OnceCell::new(),
             results: Results::default(),
             progress,
         }
@@ -179,6 +182,9 @@ impl<'p> Ctx<'p> {
         if step.needs_mailbox() && self.target.mailbox.is_none() {
             return Some(SkipReason::NeedsMailbox);
         }
+        if step.needs_browser() && self.target.browser.is_none() {
+            return Some(SkipReason::NeedsBrowser);
+        }
         if step.sends_credentials()
             && let Some(var) = http.missing_credentials(step.host())
         {
@@ -205,6 +211,9 @@ impl<'p> Ctx<'p> {
             Action::Burst(burst) => self.burst(http, burst, captures).await,
             Action::Cleanup => self.cleanup(scenario).await,
             Action::WebSocket(ws) => self.websocket(http, ws, captures).await,
+            Action::Browser(browser) => {
+                self.browser_step(http, &step.name, browser, captures).await
+            }
             Action::RateLimitBurst {
                 request,
                 burst,

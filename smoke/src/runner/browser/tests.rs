@@ -1,0 +1,304 @@
+//! Browser checks against a real headless Chromium and a real HTTP server on loopback that
+//! serves a small site, whole and broken in each of the ways a browser check guards against.
+//!
+//! Without Chromium (`bash ci/provision-test-tools.sh` installs it) the tests say so and
+//! pass, unless `SMOKE_REQUIRE_BROWSER=1` is set (CI sets it).
+
+use std::path::PathBuf;
+
+use axum::Router;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use crate::report::{Outcome, RunReport, SkipReason};
+use crate::runner::{NoProgress, Selection, Target, run_until};
+
+const INDEX: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>Shop</title>
+<script src="/app.js" defer></script></head>
+<body><h1>Shop</h1><ul id="list"><li class="muted">Loading</li></ul></body></html>"#;
+
+const APP: &str = r#"fetch("/api/items/").then((r) => r.json()).then((items) => {
+  const ul = document.getElementById("list");
+  ul.replaceChildren(...items.map((i) => { const li = document.createElement("li"); li.className = "item"; li.textContent = i; return li; }));
+});"#;
+
+const FORM: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>Form</title></head>
+<body><form id="f"><input id="name" autocomplete="off"><button id="go">Go</button></form><p id="out" hidden></p>
+<script>
+document.getElementById("f").addEventListener("submit", async (event) => {
+  event.preventDefault();
+  const name = document.getElementById("name").value;
+  const r = await fetch("/api/hello/", { method: "POST", body: name });
+  const out = document.getElementById("out");
+  out.textContent = await r.text();
+  out.hidden = false;
+});
+</script></body></html>"#;
+
+fn html(body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/html; charset=utf-8")], body).into_response()
+}
+
+fn js(body: &'static str) -> Response {
+    ([(header::CONTENT_TYPE, "text/javascript")], body).into_response()
+}
+
+/// The site: `/` and `/form/` work; every other page is broken in one way.
+async fn serve() -> url::Url {
+    let app = Router::new()
+        .route("/", get(|| async { html(INDEX) }))
+        .route("/app.js", get(|| async { js(APP) }))
+        .route(
+            "/api/items/",
+            get(|| async { axum::Json(vec!["apples", "pears"]).into_response() }),
+        )
+        .route("/form/", get(|| async { html(FORM) }))
+        .route(
+            "/api/hello/",
+            post(|body: String| async move { format!("hello {body}") }),
+        )
+        .route(
+            "/throws/",
+            get(|| async { html(r#"<!doctype html><h1>Shop</h1><script>null.render()</script>"#) }),
+        )
+        .route(
+            "/console/",
+            get(|| async {
+                html(r#"<!doctype html><h1>Shop</h1><script>console.error("boom", 42)</script>"#)
+            }),
+        )
+        .route(
+            "/missing-script/",
+            get(|| async { html(r#"<!doctype html><h1>Shop</h1><script src="/gone.4f2a9c1b.js"></script>"#) }),
+        )
+        // The SPA fallback: an unknown script answered with the index page, 200 text/html.
+        .route(
+            "/fallback-script/",
+            get(|| async { html(r#"<!doctype html><h1>Shop</h1><script src="/old.js"></script>"#) }),
+        )
+        .route("/old.js", get(|| async { html(INDEX) }))
+        .route(
+            "/wrong-api/",
+            get(|| async {
+                html(r#"<!doctype html><h1>Shop</h1><script>fetch("/api/item/").then(() => {})</script>"#)
+            }),
+        )
+        .route(
+            "/other-origin/",
+            get(|| async {
+                html(r#"<!doctype html><h1>Shop</h1><script>fetch("http://api.invalid/items/").catch(() => {})</script>"#)
+            }),
+        )
+        .fallback(|| async { (StatusCode::NOT_FOUND, "not found").into_response() });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let addr = listener.local_addr().expect("local address");
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    url::Url::parse(&format!("http://{addr}/")).expect("a URL")
+}
+
+/// The browser, or `None` (after saying why) when there is none.
+fn browser(test: &str) -> Option<PathBuf> {
+    match super::find(None) {
+        Ok(Some(path)) => Some(path),
+        other => {
+            let why = match other {
+                Err(e) => e,
+                _ => format!("no browser is installed: {}", super::INSTALL_HINT),
+            };
+            if std::env::var_os("SMOKE_REQUIRE_BROWSER").is_some_and(|v| v == "1") {
+                panic!("`{test}` needs a real browser: {why}; SMOKE_REQUIRE_BROWSER=1 is set");
+            }
+            eprintln!("SKIPPED `{test}`: it needs a real browser and {why}.");
+            None
+        }
+    }
+}
+
+/// Runs the checks file `checks` (its `[[checks]]` only) against the site.
+async fn run(test: &str, checks: &str, screenshots: bool) -> Option<(RunReport, PathBuf)> {
+    let executable = browser(test)?;
+    let base = serve().await;
+    let text = format!("version = 1\nname = \"shop\"\n{checks}");
+    let suite = crate::catalog::parse(&text, std::path::Path::new("checks.toml"))
+        .expect("the test's checks parse");
+    let evidence =
+        std::env::temp_dir().join(format!("smoke-browser-test-{test}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&evidence);
+    let mut target = Target::new(base);
+    target.browser = Some(executable);
+    target.evidence_dir = evidence.clone();
+    target.screenshots = screenshots;
+    let report = run_until(
+        &suite,
+        &target,
+        &Selection::All,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    Some((report, evidence))
+}
+
+fn outcome<'a>(report: &'a RunReport, name: &str) -> &'a Outcome {
+    &report
+        .checks
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no check `{name}` in {report:#?}"))
+        .outcome
+}
+
+/// The failure of `name`, which must have failed.
+fn failure_of(report: &RunReport, name: &str) -> String {
+    match outcome(report, name) {
+        Outcome::Failed(f) => format!("{}\n{}\n{}", f.title, f.actual, f.evidence.join("\n")),
+        other => panic!("`{name}` should have failed, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn a_rendered_page_passes_and_each_breakage_fails_with_a_screenshot() {
+    let checks = r##"
+[[checks]]
+name = "browser.home"
+browser = { path = "/", wait_for = "#list li.item", wait_text = "pears" }
+[[checks]]
+name = "browser.throws"
+browser = { path = "/throws/", wait_text = "Shop" }
+[[checks]]
+name = "browser.console"
+browser = { path = "/console/", wait_text = "Shop" }
+[[checks]]
+name = "browser.missing_script"
+browser = { path = "/missing-script/", wait_text = "Shop" }
+[[checks]]
+name = "browser.fallback_script"
+browser = { path = "/fallback-script/", wait_text = "Shop" }
+[[checks]]
+name = "browser.wrong_api"
+browser = { path = "/wrong-api/", wait_text = "Shop" }
+[[checks]]
+name = "browser.other_origin"
+browser = { path = "/other-origin/", wait_text = "Shop" }
+[[checks]]
+name = "browser.allowed"
+browser = { path = "/console/", wait_text = "Shop", allow_errors = ["boom"] }
+[[checks]]
+name = "browser.never_shown"
+browser = { path = "/", wait_for = "#list li.item", wait_text = "cherries", timeout_ms = 4000 }
+"##;
+    let Some((report, evidence)) = run("rendered", checks, false).await else {
+        return;
+    };
+    assert!(
+        matches!(outcome(&report, "browser.home"), Outcome::Passed),
+        "{report:#?}"
+    );
+    assert!(
+        matches!(outcome(&report, "browser.allowed"), Outcome::Passed),
+        "{report:#?}"
+    );
+    for (name, says) in [
+        ("browser.throws", "uncaught exception: TypeError"),
+        ("browser.console", "console error: boom 42"),
+        ("browser.missing_script", "script answered 404"),
+        ("browser.fallback_script", "was answered with HTML"),
+        (
+            "browser.wrong_api",
+            "request answered 404: http://127.0.0.1",
+        ),
+        ("browser.other_origin", "failed: http://api.invalid/items/"),
+        (
+            "browser.never_shown",
+            "did not show \"cherries\" within 4.0s",
+        ),
+    ] {
+        let failure = failure_of(&report, name);
+        assert!(failure.contains(says), "`{name}`: {failure}");
+        let png = evidence.join(format!("{name}.png"));
+        let bytes = std::fs::read(&png).unwrap_or_else(|e| panic!("{}: {e}", png.display()));
+        assert!(bytes.starts_with(b"\x89PNG"), "`{name}`: not a PNG");
+        let log =
+            std::fs::read_to_string(evidence.join(format!("{name}.log"))).expect("the log is kept");
+        assert!(log.contains("browser visit of"), "{log}");
+        assert!(failure.contains(&png.display().to_string()), "{failure}");
+    }
+    // A passing check keeps nothing unless asked.
+    assert!(!evidence.join("browser.home.png").exists());
+    let _ = std::fs::remove_dir_all(&evidence);
+}
+
+#[tokio::test]
+async fn actions_type_click_and_wait_and_passing_screenshots_are_kept_on_request() {
+    let checks = r##"
+[values]
+who = "visitor {{run_id}}"
+[[checks]]
+name = "browser.form"
+browser = { path = "/form/", actions = [ { fill = "#name", value = "{{who}}" }, { click = "#go" }, { wait_for = "#out", text = "hello visitor" } ] }
+[[checks]]
+name = "browser.form_enter"
+browser = { path = "/form/", actions = [ { fill = "#name", value = "key" }, { press = "Enter" }, { wait_text = "hello key" } ] }
+[[checks]]
+name = "browser.click_missing"
+browser = { path = "/form/", timeout_ms = 4000, actions = [ { click = "#nowhere" } ] }
+[[checks]]
+name = "browser.bad_selector"
+browser = { path = "/form/", wait_for = "li[" }
+"##;
+    let Some((report, evidence)) = run("actions", checks, true).await else {
+        return;
+    };
+    for name in ["browser.form", "browser.form_enter"] {
+        assert!(
+            matches!(outcome(&report, name), Outcome::Passed),
+            "`{name}`: {report:#?}"
+        );
+        assert!(
+            evidence.join(format!("{name}.png")).exists(),
+            "`--screenshots` keeps a passing check's screenshot"
+        );
+    }
+    let failure = failure_of(&report, "browser.click_missing");
+    assert!(
+        failure.contains("`#nowhere` did not become visible"),
+        "{failure}"
+    );
+    let failure = failure_of(&report, "browser.bad_selector");
+    assert!(failure.contains("not a valid CSS selector"), "{failure}");
+    let _ = std::fs::remove_dir_all(&evidence);
+}
+
+#[tokio::test]
+async fn without_a_browser_the_browser_checks_are_skipped_with_a_note() {
+    let base = serve().await;
+    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.home\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
+    let suite =
+        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
+    let target = Target::new(base);
+    let report = run_until(
+        &suite,
+        &target,
+        &Selection::All,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    assert_eq!(
+        outcome(&report, "browser.home"),
+        &Outcome::Skipped(SkipReason::NeedsBrowser)
+    );
+    assert!(
+        report
+            .notes
+            .iter()
+            .any(|n| n.contains("no browser was found") && n.contains("apt-get install chromium")),
+        "{:?}",
+        report.notes
+    );
+}
