@@ -438,12 +438,23 @@ fn report(args: &ReportArgs) -> Result<u8, Fatal> {
 async fn doctor() -> Result<u8, Fatal> {
     use smoke::gate::preflight::{Need, check};
     match check(Need::Build).await {
-        Ok(found) => print_out(&format!(
-            "this machine can run a gate: engine {}, compose {}, {}\n",
-            found.engine,
-            found.compose,
-            found.buildx.unwrap_or_default()
-        )),
+        Ok(found) => {
+            // Only stacks with browser checks need one: said, not required.
+            let browser = match smoke::runner::browser::find(None) {
+                Ok(Some(path)) => format!("browser {}", path.display()),
+                Ok(None) => format!(
+                    "no browser (browser checks need one: {})",
+                    smoke::runner::browser::INSTALL_HINT
+                ),
+                Err(why) => why,
+            };
+            print_out(&format!(
+                "this machine can run a gate: engine {}, compose {}, {}\n{browser}\n",
+                found.engine,
+                found.compose,
+                found.buildx.unwrap_or_default()
+            ))
+        }
         Err(missing) => Err(Fatal {
             code: smoke::gate::cli::MACHINE_NOT_READY,
             message: format!("this machine cannot run a gate: {}", missing.explain()),

@@ -131,9 +131,13 @@ impl Session {
             .window_size(1280, 900)
             .launch_timeout(Duration::from_secs(30))
             .request_timeout(Duration::from_secs(60))
-            .arg("--disable-gpu")
-            .arg("--no-default-browser-check")
-            .arg("--disable-features=HttpsUpgrades,HttpsFirstBalancedModeAutoEnable,MediaRouter");
+            // What the page asks is judged as asked: no silent upgrade of `http://` links.
+            .disable_https_first()
+            // Keys without their dashes: chromiumoxide adds them, and merges the values of a
+            // key it already passes (`disable-features`).
+            .arg("disable-gpu")
+            .arg("no-default-browser-check")
+            .arg(("disable-features", "MediaRouter"));
         if !options.accept_any_certificate {
             config = config.respect_https_errors();
         }
@@ -146,7 +150,7 @@ impl Session {
                     std::net::IpAddr::V4(v4) => format!("MAP {host} {v4}"),
                 })
                 .collect();
-            config = config.arg(format!("--host-resolver-rules={}", rules.join(",")));
+            config = config.arg(("host-resolver-rules", rules.join(",").as_str()));
         }
         let config = config
             .build()
@@ -182,8 +186,33 @@ impl Session {
         let _ = std::fs::remove_dir_all(&self.profile);
     }
 
-    /// Opens `url` in a new tab and runs the step there.
+    /// Opens `url` in a new tab and runs the step there. A visit whose requests the browser
+    /// aborted because the machine's network changed is made again, up to twice: on a
+    /// machine running containers, every network compose creates or removes is such a change
+    /// (`net::ERR_NETWORK_CHANGED`), which says nothing about the site.
     pub async fn visit(&self, url: &url::Url, step: &BrowserStep, captures: &Captures) -> Visit {
+        let mut earlier = Vec::new();
+        for attempt in 1..=3 {
+            let mut visit = self.visit_once(url, step, captures).await;
+            let changed = visit.network_changed();
+            if changed && attempt < 3 {
+                earlier.push(format!(
+                    "attempt {attempt}: the machine's network changed under the browser (net::ERR_NETWORK_CHANGED); visiting again"
+                ));
+                earlier.append(&mut visit.journal);
+                continue;
+            }
+            if !earlier.is_empty() {
+                earlier.push(format!("attempt {attempt}:"));
+                earlier.append(&mut visit.journal);
+                visit.journal = earlier;
+            }
+            return visit;
+        }
+        unreachable!("the last attempt returns")
+    }
+
+    async fn visit_once(&self, url: &url::Url, step: &BrowserStep, captures: &Captures) -> Visit {
         let start = Instant::now();
         let deadline = start + step.timeout;
         let page = {
@@ -279,6 +308,13 @@ impl Visit {
             screenshot: None,
             elapsed: Duration::ZERO,
         }
+    }
+
+    /// Whether the browser aborted something because the machine's network changed.
+    fn network_changed(&self) -> bool {
+        const CHANGED: &str = "ERR_NETWORK_CHANGED";
+        self.problems.iter().any(|p| p.contains(CHANGED))
+            || self.outcome.as_ref().is_err_and(|e| e.contains(CHANGED))
     }
 
     /// Whether the page did all it had to, with no error.

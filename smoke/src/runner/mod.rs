@@ -539,6 +539,19 @@ pub async fn run_until(
         .collect();
     report.interrupted = interrupted;
     report.notes = notes(&report);
+    let browsed = plan.steps().any(|s| {
+        s.needs_browser()
+            && matches!(
+                results.get(&s.name).map(|r| &r.outcome),
+                Some(Outcome::Passed | Outcome::Failed(_))
+            )
+    });
+    if browsed && target.screenshots {
+        report.notes.push(format!(
+            "browser screenshots and logs kept in {}",
+            target.evidence_dir.display()
+        ));
+    }
     report.duration = start.elapsed();
     report
 }

@@ -302,3 +302,103 @@ async fn without_a_browser_the_browser_checks_are_skipped_with_a_note() {
         report.notes
     );
 }
+
+/// An HTTPS listener for axum with a certificate for `shop.test`.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = std::net::SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((tcp, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            if let Ok(tls) = self.acceptor.accept(tcp).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+/// Serves `page` over HTTPS as `https://shop.test:PORT/`; returns that URL and the
+/// certificate (PEM).
+async fn serve_https(page: String) -> (url::Url, Vec<u8>) {
+    use tokio_rustls::rustls;
+    let key = rcgen::KeyPair::generate().expect("a key");
+    let cert = rcgen::CertificateParams::new(vec!["shop.test".to_owned()])
+        .expect("params")
+        .self_signed(&key)
+        .expect("a certificate");
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .expect("TLS versions")
+    .with_no_client_auth()
+    .with_single_cert(
+        vec![cert.der().clone()],
+        rustls::pki_types::PrivateKeyDer::Pkcs8(key.serialize_der().into()),
+    )
+    .expect("a TLS config");
+    let tcp = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind a loopback port");
+    let port = tcp.local_addr().expect("local address").port();
+    let listener = TlsListener {
+        tcp,
+        acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+    };
+    let page: &'static str = Box::leak(page.into_boxed_str());
+    let app = Router::new().route("/", get(move || async move { html(page) }));
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (
+        url::Url::parse(&format!("https://shop.test:{port}/")).expect("a URL"),
+        cert.pem().into_bytes(),
+    )
+}
+
+#[tokio::test]
+async fn an_https_page_loading_a_script_over_http_fails_as_mixed_content() {
+    let Some(executable) = browser("mixed") else {
+        return;
+    };
+    // The script exists over plain HTTP on the same name; an HTTPS page must not load it.
+    let plain = serve().await;
+    let page = format!(
+        r#"<!doctype html><h1>Shop</h1><script src="http://shop.test:{}/app.js"></script>"#,
+        plain.port().expect("a port")
+    );
+    let (base, pem) = serve_https(page).await;
+    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.mixed\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
+    let suite =
+        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
+    let evidence =
+        std::env::temp_dir().join(format!("smoke-browser-test-mixed-{}", std::process::id()));
+    let mut target = Target::new(base);
+    target.browser = Some(executable);
+    target.connect_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    target.ca_cert_pem = Some(pem);
+    target.evidence_dir = evidence.clone();
+    let report = run_until(
+        &suite,
+        &target,
+        &Selection::All,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    let failure = failure_of(&report, "browser.mixed");
+    assert!(failure.contains("mixed content"), "{failure}");
+    let _ = std::fs::remove_dir_all(&evidence);
+}
