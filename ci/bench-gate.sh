@@ -5,7 +5,8 @@
 # and collectstatic, then `down -v`), so both see the same noise. The compose files and the
 # operations come from the gate itself (`smoke gate --plan`), the phases from its reports
 # (`smoke report --phases`). Prints every run, the medians, their ratio, and the gate's median
-# per phase.
+# per phase. A third arm runs the gate without its browser checks (every other category), so
+# the time the browser adds is measured in the same run as the floor.
 # Run by hand from the repo root: `bash ci/bench-gate.sh [N]` (default 5).
 set -euo pipefail
 
@@ -41,25 +42,32 @@ floor_run() {
 
 gate_run() {
   local i=$1 start
+  shift
   start=$(now)
-  "$SMOKE" gate "$STACK" --no-build --runs-dir "$OUT/runs" --report-json "$OUT/gate-$i.json" >"$OUT/gate-$i.log" 2>&1 \
+  "$SMOKE" gate "$STACK" --no-build --runs-dir "$OUT/runs" --report-json "$OUT/gate-$i.json" "$@" >"$OUT/gate-$i.log" 2>&1 \
     || { echo "gate run $i failed; see $OUT/gate-$i.log" >&2; exit 1; }
   echo "$(now) - $start" | bc
 }
 
-: >"$OUT/gate.txt"; : >"$OUT/floor.txt"
+# Every category of the checks file but `browser` (the steps they depend on still run).
+no_browser=$("$SMOKE" list --checks "$STACK/checks.toml" | awk 'NR > 1 && $2 != "browser" {print $2}' | sort -u | paste -sd, -)
+
+: >"$OUT/gate.txt"; : >"$OUT/floor.txt"; : >"$OUT/no-browser.txt"
 reports=()
 for i in $(seq 1 "$N"); do
-  g=$(gate_run "$i"); f=$(floor_run)
-  echo "$g" >>"$OUT/gate.txt"; echo "$f" >>"$OUT/floor.txt"
+  g=$(gate_run "$i"); f=$(floor_run); b=$(gate_run "$i-no-browser" --category "$no_browser")
+  echo "$g" >>"$OUT/gate.txt"; echo "$f" >>"$OUT/floor.txt"; echo "$b" >>"$OUT/no-browser.txt"
   reports+=("$OUT/gate-$i.json")
-  printf 'run %d: gate %6.1fs  floor %6.1fs\n' "$i" "$g" "$f"
+  printf 'run %d: gate %6.1fs  floor %6.1fs  gate without browser checks %6.1fs\n' "$i" "$g" "$f" "$b"
 done
 
 gate_median=$(median <"$OUT/gate.txt")
 floor_median=$(median <"$OUT/floor.txt")
 printf 'median of %d: gate %.1fs, floor %.1fs, ratio %.2f\n' "$N" "$gate_median" "$floor_median" \
   "$(echo "$gate_median / $floor_median" | bc -l)"
+no_browser_median=$(median <"$OUT/no-browser.txt")
+printf 'browser checks add %.1fs to the gate (median %.1fs with them, %.1fs without)\n' \
+  "$(echo "$gate_median - $no_browser_median" | bc -l)" "$gate_median" "$no_browser_median"
 # `PHASE SECONDS` lines of every run, in the order the phases ran.
 "$SMOKE" report --phases "${reports[@]}" >"$OUT/phases.txt"
 echo "gate phases (median of $N):"

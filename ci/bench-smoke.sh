@@ -2,7 +2,8 @@
 # Measures `smoke run` against a running reference stack (started here, torn down at the end):
 # the wall time of a full run (median of N), the runner's overhead per check over raw HTTP
 # (the pages/health/routing checks against curl fetching the same URLs in parallel), and the
-# CLI's peak memory. Images must be built (`bash ci/build-images.sh`). The stack is prepared
+# peak memory of a run: smoke with the headless Chromium its browser steps start, summed over
+# the whole process tree (PSS, so what Chromium's processes share counts once). Images must be built (`bash ci/build-images.sh`). The stack is prepared
 # as gate.toml prepares it, from the gate's own plan (`smoke gate --plan`): its compose files,
 # fresh values for its generated secrets, its operations (migrate, collectstatic), its fixture
 # data (whose `exports` become `--var`s) and its staff account, so every check of the checks
@@ -30,6 +31,25 @@ exports=$(plan exports)
 mapfile -t compose_args <<<"$compose_text"
 compose=(docker compose -p "$PROJECT" "${compose_args[@]}")
 trap '"${compose[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1 || true' EXIT
+
+# Samples, every 100 ms until PID exits, the summed PSS (KiB) of PID and all its descendants;
+# prints the peak.
+tree_peak() {
+  local root=$1 peak=0 total pid
+  while kill -0 "$root" 2>/dev/null; do
+    total=0
+    for pid in $(ps -e -o pid=,ppid= | awk -v root="$root" '
+        { parent[$1] = $2 } END {
+          keep[root] = 1; changed = 1
+          while (changed) { changed = 0; for (p in parent) if (!(p in keep) && (parent[p] in keep)) { keep[p] = 1; changed = 1 } }
+          for (p in keep) print p }'); do
+      total=$((total + $(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup" 2>/dev/null || echo 0)))
+    done
+    [ "$total" -gt "$peak" ] && peak=$total
+    sleep 0.1
+  done
+  echo "$peak"
+}
 
 median() { sort -n | awk '{v[NR]=$1} END {if (NR%2) print v[(NR+1)/2]; else print (v[NR/2]+v[NR/2+1])/2}'; }
 # Runs each planned command (`NAME [-e VAR]... SERVICE COMMAND...`, shell-quoted by smoke) in a
@@ -77,8 +97,12 @@ args=(run --checks "$CHECKS" --base-url "$base" --site-url https://localhost
 urls=(/ /shows/ /api/health/ /admin/login/ /api/shows/ /static/admin/css/base.css
   /smoke-no-such-page/ /api/smoke-no-such-endpoint/)
 for i in $(seq 1 "$N"); do
-  /usr/bin/time -f '%e %M' -o "$OUT/time-$i.txt" "$SMOKE" "${args[@]}" --report-json "$OUT/run-$i.json" >/dev/null
-  read -r wall rss <"$OUT/time-$i.txt"
+  start=$(date +%s.%N)
+  "$SMOKE" "${args[@]}" --report-json "$OUT/run-$i.json" >/dev/null &
+  smoke_pid=$!
+  rss=$(tree_peak "$smoke_pid")
+  wait "$smoke_pid"
+  wall=$(echo "$(date +%s.%N) - $start" | bc)
   echo "$wall" >>"$OUT/full.txt"; echo "$rss" >>"$OUT/rss.txt"
   start=$(date +%s.%N)
   "$SMOKE" "${args[@]}" --category pages,health,routing >/dev/null
@@ -87,13 +111,15 @@ for i in $(seq 1 "$N"); do
   curl -s --no-progress-meter --parallel --cacert "$OUT/ca.pem" -o /dev/null -o /dev/null -o /dev/null -o /dev/null \
     -o /dev/null -o /dev/null -o /dev/null -o /dev/null "${urls[@]/#/${base%/}}"
   echo "$(date +%s.%N) - $start" | bc >>"$OUT/http-curl.txt"
-  printf 'run %d: full %ss, peak RSS %s KiB\n' "$i" "$wall" "$rss"
+  printf 'run %d: full %ss, peak memory (smoke + browser, PSS) %s KiB\n' "$i" "$wall" "$rss"
 done
 
 # `NAME CATEGORY STATUS SECONDS` per check of the first full run.
 checks=$("$SMOKE" report --checks "$OUT/run-1.json" | awk '$2 == "pages" || $2 == "health" || $2 == "routing"' | wc -l)
 full=$(median <"$OUT/full.txt"); rss=$(median <"$OUT/rss.txt")
 ours=$(median <"$OUT/http-smoke.txt"); raw=$(median <"$OUT/http-curl.txt")
-printf 'full smoke run: median %.2fs of %d runs; peak RSS median %d KiB\n' "$full" "$N" "$rss"
+browser=$("$SMOKE" report --checks "$OUT/run-1.json" | awk '$2 == "browser"' | wc -l)
+printf 'full smoke run (%d browser checks): median %.2fs of %d runs; peak memory (smoke + browser, PSS) median %d KiB\n' \
+  "$browser" "$full" "$N" "$rss"
 printf 'pages+health+routing (%d checks): smoke %.3fs, curl --parallel %.3fs, overhead %.1f ms per check\n' \
   "$checks" "$ours" "$raw" "$(echo "($ours - $raw) * 1000 / $checks" | bc -l)"
