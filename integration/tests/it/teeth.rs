@@ -170,6 +170,23 @@ async fn gate_fails_on_broken_variant(
         unexpected.is_empty(),
         "these checks failed but the variant does not break them: {unexpected:?}\n{context}"
     );
+    // A browser check that failed kept what the visitor saw: a screenshot and the page's log,
+    // named in its failure.
+    for check in &outcome.report.checks {
+        if let smoke::report::Outcome::Failed(failure) = &check.outcome
+            && check.category == "browser"
+        {
+            for ext in [".png", ".log"] {
+                let kept = failure.evidence.iter().find(|p| p.ends_with(ext));
+                assert!(
+                    kept.is_some_and(|p| std::path::Path::new(p).is_file()),
+                    "`{}` failed without its {ext} evidence: {:?}\n{context}",
+                    check.name,
+                    failure.evidence
+                );
+            }
+        }
+    }
     // Every check is still reported, not only the first failure.
     let reported: BTreeSet<String> = outcome
         .report
