@@ -507,7 +507,14 @@ pub async fn run_until(
             now.into_iter()
                 .map(|scenario| ctx.run_scenario(scenario, seeded.clone())),
         );
-        futures::future::join(checks, scenarios).await;
+        // The browser starts (about a second) while the first checks run, not when the first
+        // browser step comes.
+        let browser = async {
+            if target.browser.is_some() && plan.steps().any(Step::needs_browser) {
+                ctx.warm_browser().await;
+            }
+        };
+        futures::future::join3(checks, scenarios, browser).await;
         for scenario in last {
             ctx.run_scenario(scenario, seeded.clone()).await;
         }

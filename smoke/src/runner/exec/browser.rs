@@ -34,6 +34,11 @@ impl Ctx<'_> {
             .clone()
     }
 
+    /// Starts the run's browser ahead of its first step.
+    pub(in crate::runner) async fn warm_browser(&self) {
+        let _ = self.browser(&self.http).await;
+    }
+
     /// Closes the run's browser, if one was started.
     pub(in crate::runner) async fn close_browser(&self) {
         if let Some(Ok(session)) = self.browser.get()
