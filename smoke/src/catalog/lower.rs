@@ -1190,6 +1190,17 @@ fn route_step(
         http.more_paths.push(Template::new(path.as_str()));
     }
     http.assets = spec.assets.unwrap_or(category == "pages");
+    if !spec.asset_headers_contain.is_empty() && !http.assets {
+        return Err(
+            "`asset_headers_contain` needs `assets = true`: it holds the page's scripts and stylesheets to it"
+                .to_owned(),
+        );
+    }
+    http.asset_headers = spec
+        .asset_headers_contain
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
     let mut step = Step::http(category, name, &proves, http);
     step.hint.clone_from(&spec.hint);
     Ok(step)

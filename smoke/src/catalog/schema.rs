@@ -395,6 +395,10 @@ with_expectations! {
         /// yes for pages); each must be served as itself, not as the site's index.
         #[serde(default)]
         pub assets: Option<bool>,
+        /// Header = a text the value must contain, on each of those scripts and stylesheets,
+        /// e.g. `{ "Cache-Control" = "immutable" }` for content-hashed bundles.
+        #[serde(default)]
+        pub asset_headers_contain: BTreeMap<String, String>,
         /// What to do when it fails.
         #[serde(default)]
         pub hint: Option<String>,

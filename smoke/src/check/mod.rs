@@ -264,6 +264,8 @@ pub struct HttpStep {
     /// Fetch the same-origin scripts and stylesheets an HTML answer references: each must be
     /// served as itself (200, a script or style content type), not as the site's index.
     pub assets: bool,
+    /// (header, text its value contains) on each of those assets (case-insensitive).
+    pub asset_headers: Vec<(String, String)>,
 }
 
 impl HttpStep {
@@ -277,6 +279,7 @@ impl HttpStep {
             undo: None,
             then_emails: None,
             assets: false,
+            asset_headers: Vec::new(),
         }
     }
 

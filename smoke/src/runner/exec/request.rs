@@ -54,7 +54,9 @@ impl Ctx<'_> {
             }
         }
         if spec.assets
-            && let Some(failure) = self.assets(http, &spec.request, &response).await
+            && let Some(failure) = self
+                .assets(http, &spec.request, &response, &spec.asset_headers)
+                .await
         {
             return End::Fail(failure);
         }
@@ -212,7 +214,13 @@ impl Ctx<'_> {
     /// Fetches the same-origin scripts and stylesheets of an HTML answer: each must be served
     /// as itself. A single-page app's fallback answers a file that was not shipped with the
     /// index HTML and status 200, which only the content type gives away.
-    async fn assets(&self, http: &Http, page: &Request, response: &Response) -> Option<Failure> {
+    async fn assets(
+        &self,
+        http: &Http,
+        page: &Request,
+        response: &Response,
+        headers: &[(String, String)],
+    ) -> Option<Failure> {
         if !response
             .content_type()
             .to_ascii_lowercase()
@@ -277,6 +285,31 @@ impl Ctx<'_> {
                                 .excerpt()
                                 .map(|e| crate::check::excerpt(e.as_bytes(), 120)),
                         ));
+                    }
+                    for (name, text) in headers {
+                        let value = asset.header(name).unwrap_or_default();
+                        if !value
+                            .to_ascii_lowercase()
+                            .contains(&text.to_ascii_lowercase())
+                        {
+                            return Some(Failure {
+                                title: format!(
+                                    "the page's {} `{}` is not served with `{name}: ...{text}...`",
+                                    kind.noun(),
+                                    url.path()
+                                ),
+                                expected: format!("`{name}` containing `{text}`"),
+                                actual: if value.is_empty() {
+                                    format!("no `{name}` header")
+                                } else {
+                                    format!("`{name}: {value}`")
+                                },
+                                hint: Some(
+                                    "serve the build's content-hashed files with their own cache policy (e.g. an nginx `location` matching the hash in the name)".to_owned(),
+                                ),
+                                ..failure(String::new(), None)
+                            });
+                        }
                     }
                 }
             }
@@ -386,5 +419,99 @@ mod tests {
                 ),
             ]
         );
+    }
+
+    /// A page whose bundle is served with the long cache policy (`/good/`) and one whose
+    /// bundle is not (`/bad/`), on loopback.
+    async fn cached_site() -> url::Url {
+        use axum::http::header;
+        use axum::response::IntoResponse;
+        use axum::routing::get;
+        let page = |script: &'static str| {
+            move || async move {
+                (
+                    [(header::CONTENT_TYPE, "text/html")],
+                    format!("<!doctype html><script src=\"{script}\"></script><h1>Shop</h1>"),
+                )
+                    .into_response()
+            }
+        };
+        let app = axum::Router::new()
+            .route("/good/", get(page("/app.3f9a0c1d.js")))
+            .route("/bad/", get(page("/app.77aa0c1d.js")))
+            .route(
+                "/app.3f9a0c1d.js",
+                get(|| async {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/javascript"),
+                            (header::CACHE_CONTROL, "public, max-age=31536000, immutable"),
+                        ],
+                        "1",
+                    )
+                        .into_response()
+                }),
+            )
+            .route(
+                "/app.77aa0c1d.js",
+                get(|| async {
+                    (
+                        [
+                            (header::CONTENT_TYPE, "text/javascript"),
+                            (header::CACHE_CONTROL, "no-cache"),
+                        ],
+                        "1",
+                    )
+                        .into_response()
+                }),
+            );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        url::Url::parse(&format!("http://{addr}/")).unwrap()
+    }
+
+    #[tokio::test]
+    async fn asset_headers_hold_every_bundle_of_the_page_to_its_cache_policy() {
+        let text = r#"
+version = 1
+name = "shop"
+[[pages]]
+name = "good"
+path = "/good/"
+asset_headers_contain = { "Cache-Control" = "immutable" }
+[[pages]]
+name = "bad"
+path = "/bad/"
+asset_headers_contain = { "Cache-Control" = "immutable" }
+"#;
+        let suite = crate::catalog::parse(text, std::path::Path::new("checks.toml")).unwrap();
+        let target = crate::runner::Target::new(cached_site().await);
+        let report = crate::runner::run_until(
+            &suite,
+            &target,
+            &crate::runner::Selection::All,
+            &crate::runner::NoProgress,
+            std::future::pending(),
+        )
+        .await;
+        let outcome = |name: &str| {
+            report
+                .checks
+                .iter()
+                .find(|c| c.name == name)
+                .map(|c| c.outcome.clone())
+                .unwrap()
+        };
+        assert_eq!(outcome("pages.good"), crate::report::Outcome::Passed);
+        match outcome("pages.bad") {
+            crate::report::Outcome::Failed(f) => {
+                assert!(f.title.contains("`/app.77aa0c1d.js`"), "{f:?}");
+                assert_eq!(f.actual, "`Cache-Control: no-cache`", "{f:?}");
+            }
+            other => panic!("`pages.bad` should fail: {other:?}"),
+        }
     }
 }
