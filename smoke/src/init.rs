@@ -776,6 +776,9 @@ fn reviews(input: &Input, f: &Findings) -> Reviews {
     }
     r.checks
         .push("`pages.home` expects `/` to answer 200.".to_owned());
+    r.checks.push(
+        "`browser.home` only waits for the page's body: name what the page must show once its scripts ran.".to_owned(),
+    );
     r.checks
         .push("`routing.admin_reaches_django` assumes the Django admin at `/admin/`.".to_owned());
     if let Some(seen) = &f.static_files {
@@ -961,6 +964,9 @@ fn render_checks(input: &Input, f: &Findings, reviews: &[String]) -> String {
     ));
     out.push_str(
         "\n[[pages]]\nname = \"home\"\npath = \"/\"\nproves = \"the home page answers\"\n",
+    );
+    out.push_str(
+        "\n# The home page in a real browser (headless Chromium): it fails on a console error, an\n# uncaught exception, a failed request or mixed content. Name what the page must show once\n# its scripts ran (e.g. `wait_for = \"#app h1\"`) to prove more than that it loads.\n[[checks]]\nname = \"browser.home\"\nproves = \"the home page loads in a browser with no error\"\nbrowser = { path = \"/\", wait_for = \"body\" }\n",
     );
     out.push_str(&format!(
         "\n[[routes]]\nname = \"admin_reaches_django\"\npath = \"/admin/login/\"\nproves = \"`/admin/` reaches Django and serves the admin login page\"\ncontent_type = \"text/html\"\ncontains = {}\nhint = \"proxy `/admin/` to Django\"\n",

@@ -427,6 +427,10 @@ impl Journal {
         self.problems.push(text);
     }
 
+    fn plain_http(&self) -> bool {
+        matches!(&self.origin, url::Origin::Tuple(scheme, ..) if scheme == "http")
+    }
+
     fn same_origin(&self, url: &str) -> bool {
         url::Url::parse(url).is_ok_and(|u| u.origin() == self.origin)
     }
@@ -531,7 +535,14 @@ fn record(journal: &mut Journal, event: &Event) {
             let text = format!("{:?} {:?}: {}{at}", entry.source, entry.level, entry.text);
             // Network errors are judged from the network events themselves (same origin or
             // not, canceled or not); the rest (security, CSP, javascript) fail here.
-            if entry.level == LogEntryLevel::Error && entry.source != LogEntrySource::Network {
+            // Headers that only work over HTTPS (Cross-Origin-Opener-Policy, ...) are logged as
+            // errors on a plain-HTTP page: the page's scheme is what is wrong there, which the
+            // HTTP checks judge (the redirect to HTTPS), not the page.
+            let https_only = journal.plain_http() && entry.text.contains("untrustworthy");
+            if https_only {
+                journal.line(format!("{text} (not judged: the page is plain HTTP)"));
+            } else if entry.level == LogEntryLevel::Error && entry.source != LogEntrySource::Network
+            {
                 journal.problem(format!("logged error: {}{at}", entry.text));
             } else {
                 journal.line(text);
