@@ -17,6 +17,10 @@
 #   SMOKE_REPORT_DIR     where the reports go (default target/smoke-report)
 #   SMOKE_READY_TIMEOUT  how long to wait for the health endpoint (smoke's default 30s)
 #   SMOKE_BIN            a built `smoke` (default `cargo run -q -p smoke --`)
+#   SMOKE_BROWSER        the headless Chromium for the browser checks (default `chromium` or
+#                        `google-chrome` on the PATH; without one they are skipped with a note);
+#                        a failed browser check keeps its screenshot under the report folder's
+#                        `evidence/`
 #   anything the checks file reads (`{{env.X}}`, `{{secret.X}}`), e.g. SMOKE_STAFF_PASSWORD,
 #   SMOKE_USER_TOKEN; the checks that need an unset one are skipped and say which
 # Exit: smoke's own code (0 passed, 1 a check failed, 2 usage, 3 unreachable, 130 interrupted).
@@ -33,7 +37,8 @@ mkdir -p "$report_dir"
 rm -f "$report_dir/report.md"
 
 args=(run --checks "$checks" --base-url "$url" --report-json "$report_dir/report.json"
-  --report-junit "$report_dir/junit.xml" --report-markdown "$report_dir/report.md")
+  --report-junit "$report_dir/junit.xml" --report-markdown "$report_dir/report.md"
+  --evidence-dir "$report_dir/evidence")
 if [ -n "${SMOKE_HTTP_URL:-}" ]; then args+=(--http-url "$SMOKE_HTTP_URL"); fi
 if [ -n "${SMOKE_MAILBOX:-}" ]; then args+=(--mailbox "$SMOKE_MAILBOX"); fi
 if [ -n "${SMOKE_CA_CERT:-}" ]; then args+=(--ca-cert "$SMOKE_CA_CERT"); fi
