@@ -67,12 +67,16 @@ pub fn key_definition(key: &str) -> Option<()> {
 }
 
 /// The browser to use: `explicit` (which must exist), else `SMOKE_BROWSER`, else the first of
-/// Chromium's usual names on the `PATH`. `Ok(None)`: there is none.
+/// Chromium's usual names on the `PATH`. `Ok(None)`: there is none, or `none` was named (no
+/// browser on purpose).
 pub fn find(explicit: Option<&Path>) -> Result<Option<PathBuf>, String> {
     let named = explicit
         .map(Path::to_path_buf)
         .or_else(|| std::env::var_os("SMOKE_BROWSER").map(PathBuf::from))
         .filter(|p| !p.as_os_str().is_empty());
+    if named.as_deref() == Some(Path::new("none")) {
+        return Ok(None);
+    }
     if let Some(path) = named {
         return resolve(&path).map(Some).ok_or_else(|| {
             format!(
@@ -110,6 +114,51 @@ pub struct Options {
     pub accept_any_certificate: bool,
     /// The profile folder (removed with the session).
     pub profile: PathBuf,
+}
+
+/// Removes the browsers and profiles of runs that were killed (`kill -9`, a CI timeout): a
+/// profile is named `smoke-browser-<run id>-<pid of smoke>`, so one whose smoke is gone is
+/// stale. Its browser processes (found by the profile in their command line: `/proc`, as the
+/// browser's children carry it too) are killed, then the folder removed.
+fn sweep_stale_profiles(own: &Path) {
+    let Some(dir) = own.parent() else { return };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("smoke-browser-")
+            .and_then(|rest| rest.rsplit('-').next())
+            .and_then(|pid| pid.parse::<u32>().ok())
+        else {
+            continue;
+        };
+        if Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        let profile = entry.path();
+        let marker = format!("--user-data-dir={}", profile.display());
+        if let Ok(procs) = std::fs::read_dir("/proc") {
+            for proc in procs.flatten() {
+                let Ok(cmdline) = std::fs::read(proc.path().join("cmdline")) else {
+                    continue;
+                };
+                if cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == marker.as_bytes())
+                    && let Some(pid) = proc.file_name().to_str()
+                {
+                    let _ = std::process::Command::new("kill")
+                        .args(["-9", pid])
+                        .stdout(std::process::Stdio::null())
+                        .stderr(std::process::Stdio::null())
+                        .status();
+                }
+            }
+        }
+        let _ = std::fs::remove_dir_all(&profile);
+    }
 }
 
 /// One browser process serving a run.
@@ -155,6 +204,7 @@ impl Session {
         let config = config
             .build()
             .map_err(|e| format!("the browser could not be configured: {e}"))?;
+        sweep_stale_profiles(&options.profile);
         let _ = std::fs::create_dir_all(&options.profile);
         let (browser, mut handler) = Browser::launch(config).await.map_err(|e| {
             format!(
@@ -172,16 +222,21 @@ impl Session {
         })
     }
 
-    /// Closes the browser and removes its profile.
-    pub async fn close(self) {
-        let mut browser = self.browser.into_inner();
-        if tokio::time::timeout(Duration::from_secs(5), browser.close())
+    /// Closes the browser (killing it when it does not close) and removes its profile.
+    pub async fn close(&self) {
+        let mut browser = self.browser.lock().await;
+        if !matches!(
+            tokio::time::timeout(Duration::from_secs(5), browser.close()).await,
+            Ok(Ok(_))
+        ) {
+            let _ = browser.kill().await;
+        }
+        if tokio::time::timeout(Duration::from_secs(5), browser.wait())
             .await
             .is_err()
         {
             let _ = browser.kill().await;
         }
-        let _ = tokio::time::timeout(Duration::from_secs(5), browser.wait()).await;
         self.handler.abort();
         let _ = std::fs::remove_dir_all(&self.profile);
     }

@@ -756,7 +756,7 @@ fn notes(report: &RunReport) -> Vec<String> {
                 "no mailbox was given (pass `--mailbox`): {count} checks that read emails were skipped{and_dependents}"
             ),
             SkipReason::NeedsBrowser => format!(
-                "no browser was found: {count} browser checks were skipped{and_dependents} ({})",
+                "no browser: {count} browser checks were skipped{and_dependents} ({})",
                 browser::INSTALL_HINT
             ),
             SkipReason::NeedsBasicAuth { host, variable } => format!(

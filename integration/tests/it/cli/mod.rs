@@ -125,6 +125,15 @@ pub(crate) fn reference_check_count() -> usize {
         .count()
 }
 
+/// How many of those are browser steps, which the fake sites skip (`SMOKE_BROWSER=none`).
+pub(crate) fn reference_browser_count() -> usize {
+    smoke::catalog::load(std::path::Path::new(&reference_checks()))
+        .expect("the reference checks file loads")
+        .steps()
+        .filter(|s| s.needs_browser())
+        .count()
+}
+
 /// `smoke run` of the reference checks (a later `--checks` wins) with short deadlines, so
 /// failure paths stay fast.
 pub(crate) fn smoke_run(base_url: &str, extra: &[&str]) -> assert_cmd::Command {

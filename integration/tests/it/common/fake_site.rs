@@ -293,7 +293,8 @@ fn route(faults: &Faults, state: &mut State, request: &HttpRequest) -> Reply {
             "/shows/" if faults.shows_redirect_loop => {
                 Reply::html(302, "").with_header("Location", "/shows/")
             }
-            _ => Reply::html(200, INDEX),
+            // As nginx serves the site's pages: revalidated on every visit.
+            _ => Reply::html(200, INDEX).with_header("Cache-Control", "no-cache"),
         };
     }
     match (method, path.as_str()) {

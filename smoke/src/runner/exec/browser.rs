@@ -41,9 +41,7 @@ impl Ctx<'_> {
 
     /// Closes the run's browser, if one was started.
     pub(in crate::runner) async fn close_browser(&self) {
-        if let Some(Ok(session)) = self.browser.get()
-            && let Some(session) = Arc::into_inner(session.clone())
-        {
+        if let Some(Ok(session)) = self.browser.get() {
             session.close().await;
         }
     }
