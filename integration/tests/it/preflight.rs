@@ -155,8 +155,9 @@ fn buildx_is_needed_to_build_and_not_with_no_build() {
     stand_in_docker(&dir, "27.5.1", Some("2.32.4"), None);
     assert_names(&gate_with_path(&dir, &[], &[]), "buildx is missing");
     // Without building, the preflight lets it through: the stand-in then stops the run at
-    // its first real command, which is not a preflight error.
-    let output = gate_with_path(&dir, &[], &["--no-build"]);
+    // its first real command, which is not a preflight error. (Only `health`: the browser
+    // checks would need a browser this PATH does not have.)
+    let output = gate_with_path(&dir, &[], &["--no-build", "--category", "health"]);
     assert_ne!(
         output.status.code(),
         Some(MACHINE_NOT_READY),
@@ -180,4 +181,54 @@ fn init_names_a_missing_compose_plugin_and_needs_no_engine() {
         .expect("`smoke init` starts");
     assert_names(&output, "the Compose v2 plugin is missing");
     assert!(!dir.join("gate.toml").exists(), "nothing is written");
+}
+
+/// The reference stack has browser checks, which the gate never skips: a machine with a
+/// working engine and no browser is not ready, and the gate says so before building anything.
+#[test]
+fn a_machine_without_a_browser_is_named_before_anything_starts() {
+    let dir = scratch("no-browser");
+    stand_in_docker(
+        &dir,
+        "27.5.1",
+        Some("2.32.4"),
+        Some("github.com/docker/buildx 0.20.1"),
+    );
+    let no_browser = Command::new(smoke_bin())
+        .current_dir(workspace_root())
+        .args(["gate", "--runs-dir"])
+        .arg(gate_runs_dir())
+        .env("PATH", &dir)
+        .env_remove("SMOKE_BROWSER")
+        .output()
+        .expect("`smoke gate` starts");
+    let named = dir.join("no-such-chromium");
+    let missing = Command::new(smoke_bin())
+        .current_dir(workspace_root())
+        .args(["gate", "--browser"])
+        .arg(&named)
+        .arg("--runs-dir")
+        .arg(gate_runs_dir())
+        .env("PATH", &dir)
+        .output()
+        .expect("`smoke gate` starts");
+    for (output, says) in [
+        (&no_browser, "no browser was found".to_owned()),
+        (
+            &missing,
+            format!("the browser `{}` does not exist", named.display()),
+        ),
+    ] {
+        let text = text(output);
+        assert_eq!(output.status.code(), Some(MACHINE_NOT_READY), "{text}");
+        assert!(text.contains(&says), "it must say `{says}`:\n{text}");
+        assert!(
+            text.contains("apt-get install chromium"),
+            "it must give the fix:\n{text}"
+        );
+        assert!(
+            !text.contains("the preflight must stop before"),
+            "nothing may run past the preflight:\n{text}"
+        );
+    }
 }
