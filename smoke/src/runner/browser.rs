@@ -365,11 +365,15 @@ impl Visit {
         }
     }
 
-    /// Whether the browser aborted something because the machine's network changed.
+    /// Whether the visit failed and the browser aborted something on the way because the
+    /// machine's network changed (even a request not judged, such as the favicon: the page's
+    /// own requests may have gone with it before their events were seen).
     fn network_changed(&self) -> bool {
         const CHANGED: &str = "ERR_NETWORK_CHANGED";
-        self.problems.iter().any(|p| p.contains(CHANGED))
-            || self.outcome.as_ref().is_err_and(|e| e.contains(CHANGED))
+        !self.passed()
+            && (self.journal.iter().any(|l| l.contains(CHANGED))
+                || self.problems.iter().any(|p| p.contains(CHANGED))
+                || self.outcome.as_ref().is_err_and(|e| e.contains(CHANGED)))
     }
 
     /// Whether the page did all it had to, with no error.
@@ -473,6 +477,16 @@ impl Journal {
     }
 
     fn line(&mut self, text: String) {
+        // `data:` URLs (an image the page made) can be megabytes long.
+        let text = if text.len() > 300 {
+            let cut = (0..=240)
+                .rev()
+                .find(|i| text.is_char_boundary(*i))
+                .unwrap_or(0);
+            format!("{}... ({} bytes)", &text[..cut], text.len())
+        } else {
+            text
+        };
         let at = self.start.elapsed().as_millis();
         self.lines.push(format!("{at:>6} ms  {text}"));
     }
@@ -903,33 +917,45 @@ async fn wait_until(
             "(() => {{ try {{ document.querySelector({}); return true; }} catch (e) {{ return false; }} }})()",
             serde_json::Value::String(selector.to_owned())
         );
-        if let Ok(result) = page.evaluate(probe.as_str()).await
-            && result.value() == Some(&serde_json::Value::Bool(false))
-        {
+        if let Ok(Some(false)) = ask(page, &probe).await.map(|v| v.as_bool()) {
             return Err(Some(format!("`{selector}` is not a valid CSS selector")));
         }
     }
+    let mut last_error: Option<String> = None;
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
-            return Err(None);
+            return Err(last_error.map(|e| {
+                format!("the page could not be asked what it shows until the deadline: {e}")
+            }));
         }
-        let params = EvaluateParams::builder()
-            .expression(expression.clone())
-            .await_promise(true)
-            .return_by_value(true)
-            .build()
-            .map_err(Some)?;
-        match tokio::time::timeout(left, page.evaluate_expression(params)).await {
+        match tokio::time::timeout(left, ask(page, &expression)).await {
             Err(_) => return Err(None),
             Ok(Ok(_)) => return Ok(()),
             // The page navigated (a click on a link, a form posted): its new document is
             // asked again.
-            Ok(Err(_)) => {
+            Ok(Err(e)) => {
+                last_error = Some(e);
                 tokio::time::sleep(Duration::from_millis(50).min(left)).await;
             }
         }
     }
+}
+
+/// Evaluates `expression` (awaiting a promise) in the page's current main document. The
+/// protocol picks the context: a context id remembered from before a navigation would be
+/// stale.
+async fn ask(page: &Page, expression: &str) -> Result<serde_json::Value, String> {
+    let params = EvaluateParams::builder()
+        .expression(expression)
+        .await_promise(true)
+        .return_by_value(true)
+        .build()?;
+    let answer = page.execute(params).await.map_err(|e| e.to_string())?;
+    if let Some(thrown) = &answer.result.exception_details {
+        return Err(thrown.text.clone());
+    }
+    Ok(answer.result.result.value.clone().unwrap_or_default())
 }
 
 /// Waits until no request of the tab is in flight, or the deadline.
