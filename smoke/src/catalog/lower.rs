@@ -895,7 +895,7 @@ fn browser_action(spec: &BrowserActionSpec) -> Result<BrowserAction, String> {
         return Err("the CSS selector is empty".to_owned());
     }
     if let BrowserAction::Press(key) = &action
-        && crate::runner::browser::key_definition(key).is_none()
+        && !crate::runner::browser::is_key(key)
     {
         return Err(format!(
             "`press = \"{key}\"` is not a key this build knows: {}",
