@@ -458,6 +458,10 @@ struct Journal {
     /// Request id -> (URL, resource type), for the answers and failures that follow.
     requests: HashMap<String, (String, Option<ResourceType>)>,
     in_flight: std::collections::HashSet<String>,
+    /// Requests whose end was seen before their start: the protocol's event kinds arrive on
+    /// separate streams, so under load a `loadingFinished` can be read before its
+    /// `requestWillBeSent`, which would then stay "in flight" until the deadline.
+    ended: std::collections::HashSet<String>,
 }
 
 impl Journal {
@@ -469,6 +473,7 @@ impl Journal {
             problems: Vec::new(),
             requests: HashMap::new(),
             in_flight: std::collections::HashSet::new(),
+            ended: std::collections::HashSet::new(),
         }
     }
 
@@ -490,6 +495,13 @@ impl Journal {
     fn problem(&mut self, text: String) {
         self.line(format!("ERROR {text}"));
         self.problems.push(text);
+    }
+
+    /// A request finished or failed, whether or not its start was seen yet.
+    fn end(&mut self, id: &str) {
+        if !self.in_flight.remove(id) {
+            self.ended.insert(id.to_owned());
+        }
     }
 
     fn plain_http(&self) -> bool {
@@ -626,7 +638,11 @@ fn record(journal: &mut Journal, event: &Event) {
             ) {
                 journal.problem(format!("mixed content: {url} requested by an https page"));
             }
-            journal.in_flight.insert(id.clone());
+            // A stream (EventSource) never ends by design: nothing waits for it.
+            let streaming = matches!(sent.r#type, Some(ResourceType::EventSource));
+            if !streaming && !journal.ended.contains(&id) {
+                journal.in_flight.insert(id.clone());
+            }
             journal.requests.insert(id, (url, sent.r#type.clone()));
         }
         Event::Response(received) => {
@@ -663,11 +679,11 @@ fn record(journal: &mut Journal, event: &Event) {
             }
         }
         Event::Finished(finished) => {
-            journal.in_flight.remove(finished.request_id.inner());
+            journal.end(finished.request_id.inner());
         }
         Event::Failed(failed) => {
             let id = failed.request_id.inner();
-            journal.in_flight.remove(id);
+            journal.end(id);
             let url = journal
                 .requests
                 .get(id)
@@ -954,16 +970,33 @@ async fn ask(page: &Page, expression: &str) -> Result<serde_json::Value, String>
     Ok(answer.result.result.value.clone().unwrap_or_default())
 }
 
-/// Waits until no request of the tab is in flight, or the deadline.
+/// Waits until no request of the tab is in flight, or the deadline; a request still loading
+/// then is a problem: the visitor is still waiting for it.
 async fn quiesce(journal: &Mutex<Journal>, deadline: Instant) {
     loop {
-        let busy = !journal
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .in_flight
-            .is_empty();
-        if !busy || Instant::now() >= deadline {
-            return;
+        {
+            let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
+            if journal.in_flight.is_empty() {
+                return;
+            }
+            if Instant::now() >= deadline {
+                let mut loading: Vec<String> = journal
+                    .in_flight
+                    .iter()
+                    .map(|id| {
+                        journal
+                            .requests
+                            .get(id)
+                            .map(|(url, _)| url.clone())
+                            .unwrap_or_else(|| format!("request {id}"))
+                    })
+                    .collect();
+                loading.sort();
+                for url in loading {
+                    journal.problem(format!("still loading at the check's deadline: {url}"));
+                }
+                return;
+            }
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }

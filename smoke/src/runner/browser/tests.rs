@@ -403,3 +403,86 @@ async fn an_https_page_loading_a_script_over_http_fails_as_mixed_content() {
     assert!(failure.contains("mixed content"), "{failure}");
     let _ = std::fs::remove_dir_all(&evidence);
 }
+
+/// The protocol's event kinds reach the journal on separate streams, so their order across
+/// kinds is not guaranteed: an end read before its start must not leave the request "in
+/// flight" (the visit would then wait for the deadline and pass 15 s late).
+mod journal_order {
+    use std::sync::Arc;
+
+    use chromiumoxide::cdp::browser_protocol::network::{
+        EventLoadingFailed, EventLoadingFinished, EventRequestWillBeSent,
+    };
+
+    use super::super::{Event, Journal, record};
+
+    fn sent(id: &str, url: &str, kind: &str) -> Event {
+        let event: EventRequestWillBeSent = serde_json::from_value(serde_json::json!({
+            "requestId": id, "loaderId": "L", "documentURL": "https://site.test/",
+            "request": {"url": url, "method": "GET", "headers": {}, "initialPriority": "High",
+                        "referrerPolicy": "no-referrer"},
+            "timestamp": 1.0, "wallTime": 1.0, "initiator": {"type": "script"},
+            "redirectHasExtraInfo": false, "type": kind
+        }))
+        .expect("a requestWillBeSent event");
+        Event::Request(Arc::new(event))
+    }
+
+    fn finished(id: &str) -> Event {
+        let event: EventLoadingFinished = serde_json::from_value(
+            serde_json::json!({"requestId": id, "timestamp": 2.0, "encodedDataLength": 10.0}),
+        )
+        .expect("a loadingFinished event");
+        Event::Finished(Arc::new(event))
+    }
+
+    fn failed(id: &str) -> Event {
+        let event: EventLoadingFailed = serde_json::from_value(serde_json::json!({
+            "requestId": id, "timestamp": 2.0, "type": "Fetch", "errorText": "net::ERR_FAILED"
+        }))
+        .expect("a loadingFailed event");
+        Event::Failed(Arc::new(event))
+    }
+
+    fn journal() -> Journal {
+        Journal::new(&url::Url::parse("https://site.test/").unwrap())
+    }
+
+    #[test]
+    fn an_end_seen_before_its_start_leaves_nothing_in_flight() {
+        let mut j = journal();
+        record(&mut j, &finished("1"));
+        record(&mut j, &sent("1", "https://site.test/api/shows/", "Fetch"));
+        record(&mut j, &failed("2"));
+        record(&mut j, &sent("2", "https://site.test/api/other/", "Fetch"));
+        assert!(j.in_flight.is_empty(), "still in flight: {:?}", j.in_flight);
+    }
+
+    #[test]
+    fn a_request_without_its_end_stays_in_flight_and_a_stream_does_not() {
+        let mut j = journal();
+        record(&mut j, &sent("1", "https://site.test/api/shows/", "Fetch"));
+        record(
+            &mut j,
+            &sent("2", "https://site.test/events/", "EventSource"),
+        );
+        assert_eq!(j.in_flight.iter().collect::<Vec<_>>(), ["1"]);
+        record(&mut j, &finished("1"));
+        assert!(j.in_flight.is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_request_still_loading_at_the_deadline_is_a_problem() {
+        let j = std::sync::Mutex::new(journal());
+        record(
+            &mut j.lock().unwrap(),
+            &sent("1", "https://site.test/api/slow/", "Fetch"),
+        );
+        super::super::quiesce(&j, std::time::Instant::now()).await;
+        let problems = j.into_inner().unwrap().problems;
+        assert_eq!(
+            problems,
+            ["still loading at the check's deadline: https://site.test/api/slow/"]
+        );
+    }
+}
