@@ -27,6 +27,7 @@ impl Ctx<'_> {
                         self.target.run_id,
                         std::process::id()
                     )),
+                    screenshot_passes: self.target.screenshots,
                 };
                 Session::launch(&options).await.map(Arc::new)
             })
