@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs the tools the tests run against, from Debian's packages: Dovecot as a real IMAP
-# server for `smoke::mailbox`, and headless Chromium for the browser checks (`smoke run` finds
-# it on the PATH; there is no browser download at run time). Safe to run again: it installs
-# only what is missing.
+# server for `smoke::mailbox`, headless Chromium for the browser checks (`smoke run` finds
+# it on the PATH; there is no browser download at run time), and the image registry the
+# release tests push to, which it then starts on loopback (ci/provision-registry.sh). Safe to
+# run again: it installs only what is missing.
 set -euo pipefail
 
 missing=()
@@ -17,8 +18,14 @@ if ! command -v chromium >/dev/null 2>&1 || [ ! -x /usr/lib/chromium/chromium-he
     missing+=(chromium chromium-headless-shell fonts-dejavu-core)
 fi
 
+if ! command -v docker-registry >/dev/null 2>&1; then
+    # The package's own service (htpasswd required) is never used: see ci/provision-registry.sh.
+    missing+=(docker-registry)
+fi
+
 if [ "${#missing[@]}" -eq 0 ]; then
     echo "test tools already installed: $(dovecot --version | head -1), $(/usr/lib/chromium/chromium-headless-shell --version) (headless shell)"
+    echo "release registry on $(bash "$(dirname "$0")/provision-registry.sh" --no-install)"
     exit 0
 fi
 
@@ -32,3 +39,4 @@ export DEBIAN_FRONTEND=noninteractive
 $SUDO apt-get update -qq
 $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 echo "test tools installed: $(dovecot --version | head -1), $(/usr/lib/chromium/chromium-headless-shell --version) (headless shell)"
+echo "release registry on $(bash "$(dirname "$0")/provision-registry.sh" --no-install)"

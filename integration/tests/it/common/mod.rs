@@ -110,3 +110,25 @@ pub fn assert_gate_passed(outcome: &smoke::gate::GateOutcome, stack: &str, check
         outcome.report.leftovers
     );
 }
+
+/// The loopback registry the release tests push to and pull from (`HOST:PORT`): Debian's
+/// `docker-registry`, started by `ci/provision-registry.sh` when it is not running yet (never
+/// installed by a test). `None`, with a SKIPPED line, when it is not installed; a failure
+/// under CI, where `ci/provision-test-tools.sh` installs it.
+#[track_caller]
+pub fn require_registry(test: &str) -> Option<String> {
+    let out = std::process::Command::new("bash")
+        .current_dir(workspace_root())
+        .args(["ci/provision-registry.sh", "--no-install"])
+        .output()
+        .unwrap_or_else(|err| panic!("failed to run ci/provision-registry.sh: {err}"));
+    if out.status.success() {
+        return Some(String::from_utf8_lossy(&out.stdout).trim().to_owned());
+    }
+    let why = String::from_utf8_lossy(&out.stderr).trim().to_owned();
+    if out.status.code() != Some(5) || engine_required() {
+        panic!("`{test}` needs the release registry, which did not start:\n  {why}");
+    }
+    eprintln!("SKIPPED `{test}`: it needs the release registry:\n  {why}");
+    None
+}
