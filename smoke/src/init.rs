@@ -930,11 +930,13 @@ fn render_override(input: &Input, f: &Findings, reviews: &[String]) -> String {
     );
     out.push_str("services:\n");
     out.push_str(&format!(
-        "  {}:\n    # Ephemeral host ports on loopback instead of production's, so parallel runs never collide.\n    ports: !override\n",
+        "  {}:\n    # Ephemeral host ports on loopback instead of production's, so parallel runs never collide.\n    # For an engine on another machine, SMOKE_PUBLISH_IP is that machine's address.\n    ports: !override\n",
         f.public.service
     ));
     for port in &f.public.ports {
-        out.push_str(&format!("      - \"127.0.0.1::{port}\"\n"));
+        out.push_str(&format!(
+            "      - \"${{SMOKE_PUBLISH_IP:-127.0.0.1}}::{port}\"\n"
+        ));
     }
     for other in &f.other_publishers {
         out.push_str(&format!("  {other}:\n    ports: !reset []\n"));

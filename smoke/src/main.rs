@@ -436,7 +436,16 @@ fn report(args: &ReportArgs) -> Result<u8, Fatal> {
 
 /// The gate's own preflight, on its own: what `smoke gate` would find missing, and the fix.
 async fn doctor() -> Result<u8, Fatal> {
-    use smoke::gate::preflight::{Need, check};
+    use smoke::gate::preflight::{Need, check, unsupported_transport};
+    // Which engine first: every answer below is that engine's.
+    let engine =
+        smoke::gate::engine::Engine::from_env().map_err(|e| Fatal::usage(e.to_string()))?;
+    if let Some(why) = unsupported_transport(&engine) {
+        return Err(Fatal {
+            code: smoke::gate::cli::MACHINE_NOT_READY,
+            message: format!("this machine cannot run a gate: {why}"),
+        });
+    }
     match check(Need::Build).await {
         Ok(found) => {
             // Only stacks with browser checks need one: said, not required.
@@ -449,15 +458,20 @@ async fn doctor() -> Result<u8, Fatal> {
                 Err(why) => why,
             };
             print_out(&format!(
-                "this machine can run a gate: engine {}, compose {}, {}\n{browser}\n",
+                "this machine can run a gate: engine {}, compose {}, {}\n{}\n{browser}\n",
                 found.engine,
                 found.compose,
-                found.buildx.unwrap_or_default()
+                found.buildx.unwrap_or_default(),
+                engine.describe()
             ))
         }
         Err(missing) => Err(Fatal {
             code: smoke::gate::cli::MACHINE_NOT_READY,
-            message: format!("this machine cannot run a gate: {}", missing.explain()),
+            message: format!(
+                "this machine cannot run a gate: {}\n  {}",
+                missing.explain(),
+                engine.describe()
+            ),
         }),
     }
 }

@@ -22,6 +22,9 @@ pub const STACK_FAILED: u8 = 4;
 /// Exit code when this machine cannot run a gate (no docker CLI, engine, Compose v2 or
 /// buildx); nothing was started.
 pub const MACHINE_NOT_READY: u8 = 5;
+/// Exit code when the engine is on another machine and the stack publishes its ports where
+/// this machine cannot reach them (that machine's loopback); nothing was started.
+pub const OUT_OF_REACH: u8 = 6;
 
 /// Arguments of `smoke gate`.
 #[derive(Debug, Clone, clap::Args)]
@@ -109,6 +112,7 @@ pub fn exit_code(verdict: &Verdict) -> u8 {
         Verdict::NeverReady(_) => exit::UNREACHABLE,
         Verdict::StackFailed(_) => STACK_FAILED,
         Verdict::MachineNotReady(_) => MACHINE_NOT_READY,
+        Verdict::OutOfReach(_) => OUT_OF_REACH,
         Verdict::Interrupted => exit::INTERRUPTED,
     }
 }
@@ -225,6 +229,9 @@ pub fn render(outcome: &GateOutcome) -> String {
         Verdict::NeverReady(why) => {
             format!("gate: FAILED: the stack never became ready (no release tag)\n  {why}")
         }
+        Verdict::OutOfReach(why) => format!(
+            "gate: error: the stack's ports would be out of this machine's reach (no release tag)\n  {why}"
+        ),
         Verdict::Interrupted => "gate: interrupted; the stack was torn down".to_owned(),
     };
     text.push('\n');

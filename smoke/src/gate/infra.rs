@@ -5,6 +5,7 @@
 use std::time::{Duration, Instant};
 
 use super::compose::{CommandError, ComposeConfig, Project, PsEntry, tail};
+use super::engine::Engine;
 use super::spec::StackSpec;
 use crate::report::Failure;
 use crate::secret::mask;
@@ -224,6 +225,7 @@ fn backticked<S: AsRef<str>>(names: impl IntoIterator<Item = S>) -> String {
 /// The assertions that only read the stack; safe to run beside the smoke checks.
 pub async fn read_only(
     spec: &StackSpec,
+    engine: &Engine,
     project: &Project,
     infra: Option<&Project>,
     config: &ComposeConfig,
@@ -246,13 +248,14 @@ pub async fn read_only(
                 }
             }
         }
-        return read_only_rest(spec, project, config, ps, started, required).await;
+        return read_only_rest(spec, engine, project, config, ps, started, required).await;
     }
-    read_only_rest(spec, project, config, ps, started, Vec::new()).await
+    read_only_rest(spec, engine, project, config, ps, started, Vec::new()).await
 }
 
 async fn read_only_rest(
     spec: &StackSpec,
+    engine: &Engine,
     project: &Project,
     config: &ComposeConfig,
     ps: Result<Vec<PsEntry>, CommandError>,
@@ -261,8 +264,8 @@ async fn read_only_rest(
 ) -> Vec<Assertion> {
     let mut results: Vec<Assertion> = match &ps {
         Ok(entries) => vec![
-            published_ports(spec, entries, started),
-            internal_unreachable(spec, entries, started).await,
+            published_ports(spec, engine, entries, started),
+            internal_unreachable(spec, engine, entries, started).await,
             no_latest(config, entries, started),
         ],
         Err(err) => [ONLY_PUBLIC_PUBLISH, INTERNAL_UNREACHABLE, NO_LATEST]
@@ -334,7 +337,12 @@ async fn read_only_rest(
     results
 }
 
-fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> Assertion {
+fn published_ports(
+    spec: &StackSpec,
+    engine: &Engine,
+    entries: &[PsEntry],
+    started: Instant,
+) -> Assertion {
     let mut offenders = Vec::new();
     for entry in entries {
         let published = entry.published();
@@ -343,8 +351,8 @@ fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> A
         }
         let test_only = spec.test_only_services.contains(&entry.service);
         for p in published {
-            let loopback = p.url == "127.0.0.1" || p.url == "::1";
-            if !test_only || !loopback {
+            // Loopback, or for an engine on another machine the one address it is reached at.
+            if !test_only || !engine.private_address(&p.url) {
                 offenders.push(format!(
                     "`{}` publishes {}:{} -> {}/{}",
                     entry.service,
@@ -380,6 +388,7 @@ fn published_ports(spec: &StackSpec, entries: &[PsEntry], started: Instant) -> A
 
 async fn internal_unreachable(
     spec: &StackSpec,
+    engine: &Engine,
     entries: &[PsEntry],
     started: Instant,
 ) -> Assertion {
@@ -389,7 +398,11 @@ async fn internal_unreachable(
         .filter(|e| spec.internal_services.contains(&e.service))
     {
         for p in entry.published() {
-            let addr = format!("127.0.0.1:{}", p.published_port);
+            // Where the engine published it; a remote engine's loopback cannot be tried from
+            // here (and publishing at all already fails `infra.only_public_services_publish_ports`).
+            let Ok(addr) = engine.reach(&p.url, p.published_port, p.target_port) else {
+                continue;
+            };
             let connect = tokio::time::timeout(
                 Duration::from_secs(2),
                 tokio::net::TcpStream::connect(&addr),

@@ -8,11 +8,13 @@
 //! - [`plan`]: what a gate would do, without starting anything (`smoke gate --plan`).
 //! - [`infra`]: assertions read from the running stack.
 //! - [`evidence`]: what is saved before teardown when something failed.
+//! - [`engine`]: the engine `DOCKER_HOST` names, and where its published ports are reached.
 //! - [`preflight`]: whether this machine can run a gate at all (CLI, engine, Compose v2, buildx).
 //! - [`sweep`]: removing stacks that killed runs left behind.
 
 pub mod cli;
 pub mod compose;
+pub mod engine;
 pub mod evidence;
 pub mod infra;
 pub mod plan;

@@ -12,6 +12,7 @@ use std::fmt;
 use std::time::Duration;
 
 use super::compose::{Output, docker};
+use super::engine::{ENGINE_HOST_ENV, Endpoint, Engine};
 
 /// The oldest Compose v2 that understands `ports: !override` (2.24.4).
 pub const MIN_COMPOSE: (u64, u64, u64) = (2, 24, 4);
@@ -157,6 +158,23 @@ pub async fn check(need: Need) -> Result<Found, Missing> {
     })
 }
 
+/// Why the gate cannot drive the engine `DOCKER_HOST` names, when it cannot: testcontainers
+/// 0.27 lists the started containers through its own API client, which has no ssh transport
+/// (`docker compose up` would start the stack, and listing it would fail).
+pub fn unsupported_transport(engine: &Engine) -> Option<String> {
+    let Endpoint::Ssh { host, .. } = &engine.endpoint else {
+        return None;
+    };
+    Some(format!(
+        "`DOCKER_HOST` is {}: the gate starts stacks through testcontainers, whose API client \
+         speaks unix sockets and tcp, not ssh\n  fix: forward the engine's socket and name the \
+         host its ports are published on: `ssh -nNT -L /tmp/engine.sock:/var/run/docker.sock \
+         USER@{host} &` then `DOCKER_HOST=unix:///tmp/engine.sock {ENGINE_HOST_ENV}={host}` \
+         (see \"A remote engine\" in README.md)",
+        engine.docker_host_masked()
+    ))
+}
+
 async fn probe(args: &[&str]) -> Result<Output, String> {
     docker(args, PROBE_TIMEOUT)
         .await
@@ -235,6 +253,19 @@ mod tests {
         assert_eq!(parse_version("unknown flag: --short"), None);
         assert!(parse_version("2.20.2").unwrap() < MIN_COMPOSE);
         assert!(parse_version("2.24.4").unwrap() >= MIN_COMPOSE);
+    }
+
+    #[test]
+    fn an_ssh_engine_is_refused_with_the_tunnel_that_works() {
+        let ssh = Engine::resolve(Some("ssh://deploy@198.51.100.4"), None).unwrap();
+        let why = unsupported_transport(&ssh).expect("ssh is refused");
+        assert!(why.contains("ssh -nNT -L /tmp/engine.sock"), "{why}");
+        assert!(why.contains("SMOKE_ENGINE_HOST=198.51.100.4"), "{why}");
+        assert!(!why.contains("deploy"), "the user is masked: {why}");
+        for value in ["unix:///tmp/x.sock", "tcp://198.51.100.4:2375"] {
+            let engine = Engine::resolve(Some(value), None).unwrap();
+            assert_eq!(unsupported_transport(&engine), None, "{value}");
+        }
     }
 
     #[test]

@@ -9,11 +9,12 @@ use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
 use super::compose::tail;
+use super::engine::Engine;
 use super::evidence::{self, Evidence};
 use super::infra::{self, Assertion};
 use super::preflight::Need;
 use super::spec::StackSpec;
-use super::stack::{Endpoints, OperationResult, Stack};
+use super::stack::{Endpoints, OperationResult, Stack, StackError};
 use super::sweep;
 use crate::catalog;
 use crate::check::Suite;
@@ -67,6 +68,9 @@ pub enum Verdict {
     StackFailed(String),
     /// The stack started but never answered ready.
     NeverReady(String),
+    /// The engine is on another machine and the stack publishes its ports on that machine's
+    /// loopback: nothing here can reach them, so nothing was started.
+    OutOfReach(String),
     /// The run was asked to stop; teardown ran.
     Interrupted,
 }
@@ -81,6 +85,7 @@ impl Verdict {
             Verdict::MachineNotReady(_) => "machine-not-ready",
             Verdict::StackFailed(_) => "stack-failed",
             Verdict::NeverReady(_) => "never-ready",
+            Verdict::OutOfReach(_) => "out-of-reach",
             Verdict::Interrupted => "interrupted",
         }
     }
@@ -91,7 +96,8 @@ impl Verdict {
             Verdict::Config(why)
             | Verdict::MachineNotReady(why)
             | Verdict::StackFailed(why)
-            | Verdict::NeverReady(why) => Some(why),
+            | Verdict::NeverReady(why)
+            | Verdict::OutOfReach(why) => Some(why),
             Verdict::Passed | Verdict::Failed | Verdict::Interrupted => None,
         }
     }
@@ -177,6 +183,17 @@ pub async fn run_gate_until(
         return config_failure(report, started, why);
     }
 
+    // Which engine, and where its published ports are reached: a malformed `DOCKER_HOST` is
+    // a configuration error, an engine the lifecycle cannot list containers on is a machine
+    // that cannot run a gate.
+    let engine = match Engine::from_env() {
+        Ok(engine) => engine,
+        Err(err) => return config_failure(report, started, error_chain(&err)),
+    };
+    if let Some(why) = super::preflight::unsupported_transport(&engine) {
+        return early_failure(report, started, Verdict::MachineNotReady(why));
+    }
+
     // The files are read first (a typo in a path is reported on any machine), then the
     // machine is asked whether it can run a gate at all, before anything calls the engine.
     if let Err(missing) = super::preflight::check(if options.skip_build {
@@ -234,8 +251,13 @@ pub async fn run_gate_until(
             .push(format!("failed to sweep stale stacks: {err}")),
     }
 
-    let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir).await {
+    progress.note(&format!("gate: {}", engine.describe()));
+    let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir, engine).await
+    {
         Ok(stack) => stack,
+        Err(err @ StackError::OutOfReach { .. }) => {
+            return early_failure(report, started, Verdict::OutOfReach(error_chain(&err)));
+        }
         Err(err) => return config_failure(report, started, error_chain(&err)),
     };
     report.run_id = stack.run_id.clone();
@@ -357,6 +379,9 @@ async fn drive(
 
     let endpoints = match stack.endpoints().await {
         Ok(endpoints) => endpoints,
+        Err(err @ StackError::OutOfReach { .. }) => {
+            return Verdict::OutOfReach(error_chain(&err));
+        }
         Err(err) => return Verdict::StackFailed(error_chain(&err)),
     };
     let mut target = match target_for(stack, &endpoints, options) {
@@ -444,6 +469,7 @@ async fn drive(
         runner::run_until(suite, &target, &options.selection, progress, never),
         infra::read_only(
             &stack.spec,
+            &stack.engine,
             &stack.project,
             stack.infra.as_ref(),
             &stack.config
@@ -516,8 +542,9 @@ fn target_for(stack: &Stack, endpoints: &Endpoints, options: &GateOptions) -> Op
         .clone()
         .or_else(|| endpoints.http_url.clone())?;
     let mut target = Target::new(base_url);
-    // The stack publishes on loopback: `public.host` is a name for Host and TLS, not for DNS.
-    target.connect_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    // `public.host` is a name for Host and TLS, not for DNS: every request (and the browser,
+    // through its host resolver rules) goes to where the engine published the public port.
+    target.connect_ip = Some(endpoints.public_ip);
     target.http_url = endpoints.https_url.as_ref().and(endpoints.http_url.clone());
     target.ca_cert_pem = endpoints.ca_cert_pem.clone();
     target.site_url = stack

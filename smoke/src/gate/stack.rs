@@ -13,6 +13,7 @@ use super::compose::{
     CommandError, ComposeConfig, LABEL_BOOT, LABEL_HOST, LABEL_LEASE, LABEL_PID, LABEL_PIDNS,
     LABEL_RUN, Output, Project,
 };
+use super::engine::{Engine, OutOfReach};
 use super::spec::{StackSpec, interpolate, parse_env_file};
 use super::sweep::{Lease, boot_id, host_name, pid_namespace};
 use crate::secret::{self, Secret};
@@ -60,6 +61,13 @@ pub enum StackError {
         "`--no-build` was given but these images of `{stack}` are not on the engine: {images} (build them first: run the gate without `--no-build`, or `docker compose build`; nothing is pulled or built behind your back)"
     )]
     MissingImages { stack: String, images: String },
+    #[error("`{service}` of `{stack}` cannot be reached from this machine")]
+    OutOfReach {
+        stack: String,
+        service: String,
+        #[source]
+        source: OutOfReach,
+    },
     #[error("failed to write `{path}`")]
     Io {
         path: PathBuf,
@@ -136,8 +144,11 @@ impl OperationResult {
 /// Where users reach the started stack.
 #[derive(Debug, Clone)]
 pub struct Endpoints {
+    /// On the stack's virtual host name (`public.host`) and the published port.
     pub https_url: Option<url::Url>,
     pub http_url: Option<url::Url>,
+    /// Where `public.host` is connected to: the engine's, not DNS's, answer.
+    pub public_ip: std::net::IpAddr,
     pub mail_api_url: Option<url::Url>,
     pub ca_cert_pem: Option<Vec<u8>>,
 }
@@ -152,6 +163,8 @@ pub struct Stack {
     pub staff_token: Secret,
     /// The infrastructure project (`[infra_project]`): up before, down after the app project.
     pub infra: Option<Project>,
+    /// The engine the stack runs on, and where its published ports are reached.
+    pub engine: Engine,
     compose: Option<DockerCompose>,
     torn_down: bool,
     /// Held for the run's whole life: how a later sweep tells it is alive (`sweep::Lease`).
@@ -276,6 +289,36 @@ pub fn fixed_host_ports(config: &ComposeConfig, services: &[&str]) -> Vec<String
     fixed
 }
 
+/// The first port one of `services` publishes where this machine cannot reach it (a remote
+/// engine's loopback), from the resolved configuration: known before anything starts.
+pub fn out_of_reach(
+    config: &ComposeConfig,
+    services: &[&str],
+    engine: &Engine,
+) -> Option<(String, OutOfReach)> {
+    config
+        .services
+        .iter()
+        .filter(|(name, _)| services.contains(&name.as_str()))
+        .flat_map(|(name, service)| service.ports.iter().map(move |port| (name, port)))
+        .find_map(|(name, port)| {
+            let host_ip = port
+                .get("host_ip")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default();
+            let target = port
+                .get("target")
+                .and_then(serde_json::Value::as_u64)
+                .and_then(|t| u16::try_from(t).ok())
+                .unwrap_or(0);
+            // The host port is ephemeral and not known yet: 0 stands for it.
+            engine
+                .reach(host_ip, 0, target)
+                .err()
+                .map(|err| (name.clone(), err))
+        })
+}
+
 impl Stack {
     /// Resolves the configuration (catching a compose file that does not parse), generates
     /// this run's secrets and attaches the ownership labels. Starts nothing.
@@ -283,6 +326,7 @@ impl Stack {
         spec: StackSpec,
         overrides: &[PathBuf],
         runs_dir: &Path,
+        engine: Engine,
     ) -> Result<Stack, StackError> {
         let run_id = random_hex(4);
         let project_name = format!("smokegate-{}-{run_id}", sanitize(&spec.name));
@@ -361,6 +405,15 @@ impl Stack {
                 ports: fixed.join(", "),
             });
         }
+        // Before anything starts: a remote engine's loopback is out of reach, and waiting for
+        // it would only end in a timeout that says nothing.
+        if let Some((service, source)) = out_of_reach(&config, &published, &engine) {
+            return Err(StackError::OutOfReach {
+                stack: spec.name.clone(),
+                service,
+                source,
+            });
+        }
 
         let staff_token = Secret::new(random_hex(20));
         Ok(Stack {
@@ -371,6 +424,7 @@ impl Stack {
             run_dir,
             staff_token,
             infra,
+            engine,
             compose: None,
             torn_down: false,
             _lease: lease,
@@ -685,22 +739,31 @@ impl Stack {
         }
     }
 
-    /// The URLs of the started stack (ephemeral host ports) and the certificate to trust.
+    /// The URLs of the started stack (ephemeral host ports, on the engine's host) and the
+    /// certificate to trust.
     pub async fn endpoints(&self) -> Result<Endpoints, StackError> {
         let public = &self.spec.public;
-        let https_port = match public.https_port {
-            Some(port) => Some(self.host_port(&public.service, port).await?),
+        // Read from `compose ps` rather than testcontainers' port map: it says on which address
+        // each port is published (a remote engine's loopback is out of reach), and it comes
+        // through the docker CLI, so through the same `DOCKER_HOST` as `up`.
+        let entries = self.project.ps().await.map_err(|err| StackError::Inspect {
+            what: "the published ports (`docker compose ps`)".into(),
+            source: Box::new(err),
+        })?;
+        let reach = |service: &str, port: u16| self.published(&entries, service, port);
+        let https = public
+            .https_port
+            .map(|port| reach(&public.service, port))
+            .transpose()?;
+        let http = public
+            .http_port
+            .map(|port| reach(&public.service, port))
+            .transpose()?;
+        let mail = match &self.spec.mail {
+            Some(mail) => Some(reach(&mail.service, mail.api_port)?),
             None => None,
         };
-        let http_port = match public.http_port {
-            Some(port) => Some(self.host_port(&public.service, port).await?),
-            None => None,
-        };
-        let mail_port = match &self.spec.mail {
-            Some(mail) => Some(self.host_port(&mail.service, mail.api_port).await?),
-            None => None,
-        };
-        let ca_cert_pem = match (&public.ca_cert, https_port) {
+        let ca_cert_pem = match (&public.ca_cert, https) {
             (Some(path), Some(_)) => {
                 let out = self
                     .project
@@ -725,34 +788,47 @@ impl Stack {
             }
             _ => None,
         };
-        let url = |scheme: &str, port: u16| {
-            url::Url::parse(&format!("{scheme}://{}:{port}/", public.host)).ok()
+        let url = |scheme: &str, addr: std::net::SocketAddr| {
+            url::Url::parse(&format!("{scheme}://{}:{}/", public.host, addr.port())).ok()
         };
         Ok(Endpoints {
-            https_url: https_port.and_then(|p| url("https", p)),
-            http_url: http_port.and_then(|p| url("http", p)),
-            mail_api_url: mail_port
-                .and_then(|p| url::Url::parse(&format!("http://127.0.0.1:{p}/")).ok()),
+            https_url: https.and_then(|a| url("https", a)),
+            http_url: http.and_then(|a| url("http", a)),
+            public_ip: https.or(http).map_or(self.engine.addr, |a| a.ip()),
+            // The mail API has no virtual host: its address itself.
+            mail_api_url: mail.and_then(|a| url::Url::parse(&format!("http://{a}/")).ok()),
             ca_cert_pem,
         })
     }
 
-    async fn host_port(&self, service: &str, port: u16) -> Result<u16, StackError> {
-        let inspect_err = |source: Box<dyn std::error::Error + Send + Sync>| StackError::Inspect {
-            what: format!("the host port of `{service}:{port}`"),
-            source,
-        };
-        let compose = self
-            .compose
-            .as_ref()
-            .ok_or_else(|| inspect_err("the stack is not started".into()))?;
-        let container = compose
-            .service(service)
-            .ok_or_else(|| inspect_err(format!("no running service `{service}`").into()))?;
-        container
-            .get_host_port_ipv4(port)
-            .await
-            .map_err(|err| inspect_err(Box::new(err)))
+    /// Where this machine reaches `service`'s container `port`, as `ps` lists it.
+    fn published(
+        &self,
+        entries: &[super::compose::PsEntry],
+        service: &str,
+        port: u16,
+    ) -> Result<std::net::SocketAddr, StackError> {
+        let publisher = entries
+            .iter()
+            .filter(|e| e.service == service)
+            .flat_map(|e| e.published())
+            .filter(|p| p.target_port == port && (p.protocol.is_empty() || p.protocol == "tcp"))
+            // IPv4 first, as the loopback and all-interfaces entries come in pairs.
+            .min_by_key(|p| p.url.contains(':'))
+            .ok_or_else(|| StackError::Inspect {
+                what: format!("the host port of `{service}:{port}`"),
+                source: format!(
+                    "`docker compose ps` lists no published port for `{service}` port {port} (is it in the test override's `ports:`?)"
+                )
+                .into(),
+            })?;
+        self.engine
+            .reach(&publisher.url, publisher.published_port, port)
+            .map_err(|source| StackError::OutOfReach {
+                stack: self.spec.name.clone(),
+                service: service.to_owned(),
+                source,
+            })
     }
 
     /// Tears the stack down: containers, networks and volumes. Idempotent.

@@ -62,8 +62,8 @@ pub struct RunReport {
 /// How a gate run ended, as `report.json` records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GateVerdict {
-    /// `passed`, `failed`, `config`, `machine-not-ready`, `stack-failed`, `never-ready` or
-    /// `interrupted`.
+    /// `passed`, `failed`, `config`, `machine-not-ready`, `stack-failed`, `never-ready`,
+    /// `out-of-reach` or `interrupted`.
     pub kind: String,
     /// Why, for the kinds that are not about checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
