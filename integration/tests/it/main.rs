@@ -7,6 +7,8 @@
 //! - `teeth`: one generated test per broken variant under `fixtures/broken/`.
 //! - `fixture`: the reference stack's own test suite, in its backend container.
 //! - `release`, `rollback`: the release gate script and the rehearsed rollback.
+//! - `remote`: the gate on a second engine, named by `DOCKER_HOST`, reached at a
+//!   non-loopback address.
 //! - `preflight`: `smoke gate` and `smoke init` on machines missing the CLI, engine, Compose
 //!   v2 or buildx.
 //! - `lint`: the linters over workflows, Dockerfiles, compose files and scripts.
@@ -26,5 +28,6 @@ mod partition;
 mod preflight;
 mod promises;
 mod release;
+mod remote;
 mod rollback;
 mod teeth;
