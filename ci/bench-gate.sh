@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Measures the release gate against its floor on the same files, images already built:
 # N gate runs interleaved with N runs of the floor (plain `docker compose up --wait`, then
-# `run --rm` of each operation the gate file declares that is not fixture data, e.g. migrate
-# and collectstatic, then `down -v`), so both see the same noise. The compose files and the
-# operations come from the gate itself (`smoke gate --plan`), the phases from its reports
+# `exec -T` in the running service of each operation the gate file declares that is not
+# fixture data, as the gate and a deploy run them, e.g. migrate and collectstatic, then
+# `down -v`), so both see the same noise. The compose files and the operations come from the
+# gate itself (`smoke gate --plan`), the phases from its reports
 # (`smoke report --phases`). Prints every run, the medians, their ratio, and the gate's median
 # per phase. A third arm runs the gate without its browser checks (every other category), so
 # the time the browser adds is measured in the same run as the floor.
@@ -34,7 +35,7 @@ floor_run() {
   while IFS= read -r line; do
     [ -n "$line" ] || continue
     eval "words=($line)"
-    "${compose[@]}" run --rm -T "${words[@]:1}" </dev/null >/dev/null 2>&1
+    "${compose[@]}" exec -T "${words[@]:1}" </dev/null >/dev/null 2>&1
   done <<<"$operations"
   "${compose[@]}" down -v --remove-orphans --timeout 5 >/dev/null 2>&1
   echo "$(now) - $start" | bc

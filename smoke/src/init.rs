@@ -875,7 +875,7 @@ fn render_gate(input: &Input, f: &Findings, reviews: &[String]) -> String {
         out.push_str(&format!("http_port = {port}\n"));
     }
     if let Some(django) = &f.django {
-        out.push_str("\n# One-shot commands run once the stack is up (`docker compose run --rm`); each must exit 0.\n# They run concurrently: order one after another with `after = \"migrate\"`.\n");
+        out.push_str("\n# One-shot commands run once the stack is up (`docker compose exec`); each must exit 0.\n# They run concurrently: order one after another with `after = \"migrate\"`.\n");
         let mut operations = vec![("migrate", ["python", "manage.py", "migrate", "--noinput"])];
         // A shared static volume is filled at run time; without one, the image collects at
         // build (WhiteNoise) and a read-only or root-owned STATIC_ROOT makes it fail here.

@@ -270,7 +270,8 @@ pub struct Staff {
     pub env: Vec<String>,
 }
 
-/// A one-shot command run in a fresh container of a service (`docker compose run --rm`).
+/// A one-shot command run in the running container of a service (`docker compose exec -T`), or
+/// in a fresh one (`docker compose run --rm`) when the service is not running.
 #[derive(Debug, Clone, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Operation {

@@ -2,7 +2,7 @@
 //! generated, labels attached), built, started through testcontainers, prepared by its
 //! one-shot operations, and torn down: always, including on failure, panic and interruption.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -634,6 +634,16 @@ impl Stack {
             });
         }
         let order: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
+        // The services that are running, to run the operations in (a service that is not, a
+        // one-shot `migrate` service say, gets a fresh container).
+        let up: BTreeSet<String> = match self.project.ps().await {
+            Ok(entries) => entries
+                .into_iter()
+                .filter(|e| e.state == "running")
+                .map(|e| e.service)
+                .collect(),
+            Err(_) => BTreeSet::new(),
+        };
 
         let mut results: Vec<OperationResult> = Vec::new();
         let mut pending = jobs;
@@ -660,7 +670,7 @@ impl Stack {
                             results.push(OperationResult::not_run(&job.name, job.command, after));
                             skipped = true;
                         }
-                        None => running.push(self.job(job)),
+                        None => running.push(self.job(job, &up)),
                     }
                 }
                 if !skipped {
@@ -678,14 +688,20 @@ impl Stack {
         results
     }
 
-    async fn job(&self, job: Job<'_>) -> OperationResult {
+    async fn job(&self, job: Job<'_>, up: &BTreeSet<String>) -> OperationResult {
         let env: Vec<(&str, &str)> = job
             .env
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
         let mut result = self
-            .operation(&job.name, job.service, job.command, &env)
+            .operation(
+                &job.name,
+                job.service,
+                up.contains(job.service),
+                job.command,
+                &env,
+            )
             .await;
         result.read_exports(job.exports);
         result
@@ -706,15 +722,21 @@ impl Stack {
         &self,
         name: &str,
         service: &str,
+        running: bool,
         command: &[String],
         env: &[(&str, &str)],
     ) -> OperationResult {
         let started = Instant::now();
-        let output = self
-            .project
-            .run_rm(service, command, env, OPERATION_TIMEOUT)
-            .await
-            .map_err(|err| err.to_string());
+        let output = if running {
+            self.project
+                .exec_env(service, command, env, OPERATION_TIMEOUT)
+                .await
+        } else {
+            self.project
+                .run_rm(service, command, env, OPERATION_TIMEOUT)
+                .await
+        }
+        .map_err(|err| err.to_string());
         let mut shown = vec!["docker".to_owned(), "compose".to_owned()];
         shown.push("-p".into());
         shown.push(self.project.name.clone());
@@ -722,7 +744,11 @@ impl Stack {
             shown.push("-f".into());
             shown.push(file.display().to_string());
         }
-        shown.extend(["run", "--rm", "--no-deps", "-T"].map(String::from));
+        if running {
+            shown.extend(["exec", "-T"].map(String::from));
+        } else {
+            shown.extend(["run", "--rm", "--no-deps", "-T"].map(String::from));
+        }
         for (key, _) in env {
             shown.push("-e".into());
             shown.push((*key).to_owned());
