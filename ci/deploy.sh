@@ -1,12 +1,16 @@
 #!/usr/bin/env bash
-# Deploys release VERSION (images REPO:VERSION made by ci/release-gate.sh) on this compose
-# host, following the seed's steps: back up the database (pg_dump) into the backups folder,
+# Deploys release VERSION (the tag vVERSION made by ci/release-gate.sh) on this compose host,
+# following the seed's steps: pull the release's images from the registry by the digests its
+# tag records (never building on the host; a missing digest or a registry that does not
+# answer stops it before anything changes), back up the database (pg_dump) into the backups folder,
 # `up -d` the new image tags, run the operations the stack's gate.toml declares (migrate and
 # collectstatic; not its fixture data) and its staff account, then the smoke checks. Records
 # what `ci/rollback.sh` needs: the previous known-good release, the backup, the migration plan
 # and whether the migrations it applied can be undone without restoring the backup.
 # Configuration: see ci/lib/compose-host.sh. Exit: 0 deployed and smoke green; 1 failed (the
-# message says whether to roll back); 2 usage or configuration.
+# message says whether to roll back); 2 usage or configuration (no such release tag); 6 the
+# registry does not answer; 7 the registry lacks a digest of the release (6 and 7: nothing
+# was changed, the previous release keeps running).
 # Run by hand from the repo root: `DEPLOY_URL=https://site/ bash ci/deploy.sh 0.2.0`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,7 +21,9 @@ source ci/lib/compose-host.sh
 
 previous=$(cat "$STATE/current" 2>/dev/null || true)
 [ "$previous" != "$version" ] || die "release $version is already the current one" 2
-write_release_override "$version"
+# 0. Everything this release needs, from the registry by digest, before anything changes.
+fetch_release "$version"
+use_release_smoke "$version"
 rel="$STATE/releases/$version"
 
 # 1. Back up the database before anything changes (first deploy: nothing to back up).
@@ -31,7 +37,7 @@ fi
 
 # 2. The new images, then the one-shot operations and the staff account of the gate file.
 log "starting release $version"
-dc_release "$version" up -d >&2
+dc_release "$version" up -d --no-build >&2
 run_planned "$version" operations
 if [ -n "${SMOKE_STAFF_TOKEN:-}" ]; then
   run_planned "$version" staff

@@ -16,7 +16,11 @@
 #   SMOKE_CATEGORIES     only these categories, comma-separated
 #   SMOKE_REPORT_DIR     where the reports go (default target/smoke-report)
 #   SMOKE_READY_TIMEOUT  how long to wait for the health endpoint (smoke's default 30s)
-#   SMOKE_BIN            a built `smoke` (default `cargo run -q -p smoke --`)
+#   SMOKE_BIN            the `smoke` to run: the release's own binary (ci/deploy.sh and
+#                        ci/rollback.sh take it from the release's smoke image; the
+#                        post-deploy-smoke workflow downloads it from the GitHub release with
+#                        ci/fetch-release-smoke.sh). Without it: `cargo run -q -p smoke --`,
+#                        which compiles first (minutes, after a rollback: outage)
 #   SMOKE_BROWSER        the headless Chromium for the browser checks (default `chromium` or
 #                        `google-chrome` on the PATH; without one they are skipped with a note);
 #                        a failed browser check keeps its screenshot under the report folder's
@@ -45,7 +49,13 @@ if [ -n "${SMOKE_CA_CERT:-}" ]; then args+=(--ca-cert "$SMOKE_CA_CERT"); fi
 if [ -n "${SMOKE_SITE_URL:-}" ]; then args+=(--site-url "$SMOKE_SITE_URL"); fi
 if [ -n "${SMOKE_CATEGORIES:-}" ]; then args+=(--category "$SMOKE_CATEGORIES"); fi
 if [ -n "${SMOKE_READY_TIMEOUT:-}" ]; then args+=(--ready-timeout "$SMOKE_READY_TIMEOUT"); fi
-if [ -n "${SMOKE_BIN:-}" ]; then smoke=("$SMOKE_BIN"); else smoke=(cargo run -q -p smoke --); fi
+if [ -n "${SMOKE_BIN:-}" ]; then
+  smoke=("$SMOKE_BIN")
+else
+  smoke=(cargo run -q -p smoke --)
+  echo "post-deploy-smoke: SMOKE_BIN is not set: compiling smoke first (set it to the release's binary)" >&2
+fi
+echo "post-deploy-smoke: running ${smoke[*]} against $url" >&2
 
 status=0
 "${smoke[@]}" "${args[@]}" || status=$?

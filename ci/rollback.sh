@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # Rolls the compose host back to the previous known-good release recorded by ci/deploy.sh,
-# following the seed's steps: stop the current release, restore the database from the backup
+# following the seed's steps: pull the previous release's images by the digests its tag
+# records, stop the current release, restore the database from the backup
 # taken before the deploy only when the migrations require it, start the previous image tags,
-# then the smoke checks. The backup is restored when the deploy recorded a destructive
+# then the smoke checks (run by $target's own smoke binary). The backup is restored when the deploy recorded a destructive
 # migration, or when a migration applied under the previous release is no longer applied.
 # ROLLBACK_RESTORE=always|never overrides that decision (default auto).
 # Configuration: see ci/lib/compose-host.sh. Exit: 0 rolled back and smoke green; 1 failed;
-# 2 nothing to roll back to, or usage.
+# 2 nothing to roll back to, or usage; 6 the registry does not answer; 7 the registry lacks a
+# digest of the previous release (6 and 7: checked first, nothing was stopped).
 # Run by hand from the repo root: `DEPLOY_URL=https://site/ bash ci/rollback.sh`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,6 +23,9 @@ target=$(cat "$rel/previous" 2>/dev/null || true)
 [ -n "$target" ] || die "release $current has no previous release to roll back to" 2
 [ -f "$STATE/releases/$target/images.yml" ] || die "the images of $target are not recorded in $STATE" 2
 backup=$(cat "$rel/backup" 2>/dev/null || true)
+# The previous release's images, pulled again by the digests of its tag, before anything stops.
+fetch_release "$target"
+use_release_smoke "$target"
 
 # Restore only when needed: restoring loses every booking made since the deploy.
 reasons=()
@@ -54,7 +59,8 @@ if [ "$restore" = yes ]; then
 else
   log "keeping the database: the migrations of $current only added to the schema of $target"
 fi
-dc_release "$target" up -d >&2
+dc_release "$target" up -d --no-build >&2
+log "rollback done: $target is up; smoke checks next"
 if [ -n "${SMOKE_STAFF_TOKEN:-}" ]; then
   run_planned "$target" staff
 fi

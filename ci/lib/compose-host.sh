@@ -17,10 +17,18 @@
 #                         its staff account (default fixtures/azionelab)
 #   SMOKE_STAFF_TOKEN     kept in sync on the smoke staff user (the gate file's `[staff]`
 #   SMOKE_STAFF_PASSWORD  command), and its password when set (the admin sign-in check)
-#   SMOKE_BIN             a built `smoke` (default `cargo run -q -p smoke --`)
+#   DEPLOY_TAGS_REPO      the git repository holding the release tags vVERSION, whose
+#                         messages record the registry digests (default this checkout)
+#   RELEASE_REGISTRY      the registry to pull from, HOST[:PORT] (default the one the release
+#                         tag records); RELEASE_REGISTRY_USER / RELEASE_REGISTRY_PASSWORD when
+#                         it needs credentials (see ci/lib/registry.sh)
+#   SMOKE_BIN             a built `smoke` (default: the release's own, from its smoke image;
+#                         for a release without one, `cargo run -q -p smoke --`)
 
 log() { printf '%s: %s\n' "$SCRIPT" "$*" >&2; }
-die() { printf '%s: error: %s\n' "$SCRIPT" "$*" >&2; exit "${2:-1}"; }
+die() { printf '%s: error: %s\n' "$SCRIPT" "$1" >&2; exit "${2:-1}"; }
+# shellcheck source=ci/lib/registry.sh
+source ci/lib/registry.sh
 
 PROJECT=${DEPLOY_PROJECT:-azionelab}
 read -r -a COMPOSE_FILES <<<"${DEPLOY_COMPOSE_FILES:-fixtures/azionelab/infra/docker/compose.yml}"
@@ -42,26 +50,63 @@ dc_release() {
 }
 dc() { docker compose "${compose_args[@]}" "$@"; }
 
-# Writes the release override pinning each deployed service's image to REPO:VERSION, after
-# checking every such image exists (a release is only ever made of verified, tagged images).
-write_release_override() {
-  local version=$1 dir="$STATE/releases/$1" service image repo
+# Fetches release VERSION before anything changes: reads the registry digests from its
+# release tag, pulls every deployed service's image by digest (exit 6 when the registry does
+# not answer, 7 when it lacks a digest: nothing has been stopped or changed yet), takes the
+# release's own `smoke` out of its smoke image, and writes the release override pinning each
+# service to its digest with `pull_policy: never` (compose never pulls or builds on the host).
+fetch_release() {
+  local version=$1 dir="$STATE/releases/$1" message recorded config service image repo ref start
+  message=$(release_message "$version") || exit $?
+  recorded=$(release_field registry <<<"$message")
+  [ -n "${RELEASE_REGISTRY:-$recorded}" ] \
+    || die "the tag v$version records no registry and RELEASE_REGISTRY is not set (was it made by ci/release-gate.sh?)" 2
+  registry_open "${RELEASE_REGISTRY:-$recorded}"
   mkdir -p "$dir"
-  local config
   config=$(dc config --format json) || die "\`docker compose config\` failed for the stack" 2
+  start=$SECONDS
+  local pins=()
+  for service in "${SERVICES[@]}"; do
+    image=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$service" <<<"$config") \
+      || die "the stack has no service \`$service\` with an image (set DEPLOY_SERVICES)" 2
+    repo=${image%:*}
+    ref=$(release_field digest "$repo" <<<"$message")
+    [ -n "$ref" ] || die "the tag v$version records no registry digest for \`$repo\` (service $service)" 2
+    registry_pull "$ref" >/dev/null || exit $?
+    pins+=("$service" "$REGISTRY/$ref")
+  done
+  ref=$(release_field digest release-gate/smoke <<<"$message")
+  if [ -n "$ref" ]; then
+    registry_pull "$ref" >/dev/null || exit $?
+  fi
+  log "pulled release $version from $REGISTRY by digest in $((SECONDS - start))s"
+  if [ -n "$ref" ] && [ ! -x "$dir/smoke" ]; then
+    local container
+    container=$(docker create "$REGISTRY/$ref") || die "docker create of the smoke image $ref failed"
+    docker cp "$container:/usr/local/bin/smoke" "$dir/smoke.tmp" >/dev/null \
+      || { docker rm "$container" >/dev/null; die "the smoke image $ref has no /usr/local/bin/smoke"; }
+    docker rm "$container" >/dev/null
+    mv "$dir/smoke.tmp" "$dir/smoke"
+  fi
+  [ -n "$ref" ] || log "release $version ships no smoke image; smoke is SMOKE_BIN or \`cargo run\`"
   {
-    echo "# Written by ci/deploy.sh: the images of release $version."
+    echo "# Written by ci/$SCRIPT.sh: the images of release $version, by registry digest."
     echo "services:"
-    for service in "${SERVICES[@]}"; do
-      image=$(python3 -c 'import json, sys; print(json.load(sys.stdin)["services"][sys.argv[1]]["image"])' "$service" <<<"$config") \
-        || die "the stack has no service \`$service\` with an image (set DEPLOY_SERVICES)" 2
-      repo=${image%:*}
-      docker image inspect "$repo:$version" >/dev/null 2>&1 \
-        || die "the image \`$repo:$version\` does not exist (was release $version gated with ci/release-gate.sh?)" 2
-      printf '  %s:\n    image: %s\n' "$service" "$repo:$version"
+    local i
+    for ((i = 0; i < ${#pins[@]}; i += 2)); do
+      printf '  %s:\n    image: %s\n    pull_policy: never\n' "${pins[i]}" "${pins[i + 1]}"
     done
   } >"$dir/images.yml.tmp"
   mv "$dir/images.yml.tmp" "$dir/images.yml"
+}
+
+# Runs smoke as release VERSION's own binary from now on (unless SMOKE_BIN names one).
+use_release_smoke() {
+  local binary="$STATE/releases/$1/smoke"
+  if [ -z "${SMOKE_BIN:-}" ] && [ -x "$binary" ]; then
+    SMOKE=("$binary")
+    SMOKE_RELEASE_BIN=$binary
+  fi
 }
 
 # Runs in the running services of release VERSION (`exec -T`), one after the other, the
@@ -130,5 +175,6 @@ smoke_live() {
       export SMOKE_SITE_URL=$site
     fi
   fi
-  SMOKE_REPORT_DIR=${SMOKE_REPORT_DIR:-$STATE/smoke/$version} bash ci/post-deploy-smoke.sh "$url"
+  SMOKE_BIN=${SMOKE_RELEASE_BIN:-${SMOKE_BIN:-}} SMOKE_REPORT_DIR=${SMOKE_REPORT_DIR:-$STATE/smoke/$version} \
+    bash ci/post-deploy-smoke.sh "$url"
 }

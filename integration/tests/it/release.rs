@@ -1,6 +1,9 @@
 //! `ci/release-gate.sh` tags only on green: in a throwaway clone of the repository (so the
-//! real one never gets a tag), a broken variant leaves no git tag and no image tag, a green
-//! run creates both, and a dirty tree or an existing tag is refused before anything runs.
+//! real one never gets a tag), a broken variant leaves no git tag, no image tag and nothing in
+//! the registry, a green run creates both and pushes the images and the release's smoke image
+//! to the real loopback registry, recording their digests in the tag; a dirty tree, an
+//! existing tag or a missing registry is refused before anything runs, and a registry that
+//! does not answer is exit 6 before anything is built.
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -9,6 +12,8 @@ use crate::common::{self, smoke_bin, workspace_root};
 
 /// The images the reference stack deploys (its test-only services are not released).
 const RELEASED: &[&str] = &["azionelab/nginx", "azionelab/backend", "azionelab/postgres"];
+/// The release's smoke image, built by ci/release-smoke.sh and pushed with the others.
+const SMOKE_IMAGE: &str = "release-gate/smoke";
 const BROKEN: &str = "fixtures/releases/broken-admin-routing/compose.override.yml";
 
 /// A throwaway clone holding the work tree's CI scripts and fixtures, committed, so the
@@ -61,13 +66,19 @@ impl Clone {
         Clone { dir }
     }
 
-    fn release(&self, version: &str, gate_args: &[&str]) -> Output {
+    fn release(&self, version: &str, registry: Option<&str>, gate_args: &[&str]) -> Output {
         let mut cmd = Command::new("bash");
         cmd.current_dir(&self.dir)
             .arg("ci/release-gate.sh")
             .arg(version)
             .env("SMOKE_BIN", smoke_bin())
+            // The shipped smoke is this run's build, not a release build (minutes).
+            .env("RELEASE_SMOKE_BIN", smoke_bin())
+            .env_remove("RELEASE_REGISTRY")
             .env_remove("GITHUB_STEP_SUMMARY");
+        if let Some(registry) = registry {
+            cmd.env("RELEASE_REGISTRY", registry);
+        }
         if !gate_args.is_empty() {
             cmd.arg("--").args(gate_args);
         }
@@ -122,7 +133,7 @@ struct ImageTags(String);
 
 impl Drop for ImageTags {
     fn drop(&mut self) {
-        for repo in RELEASED {
+        for repo in RELEASED.iter().chain([&SMOKE_IMAGE]) {
             let _ = Command::new("docker")
                 .args(["image", "rm", &format!("{repo}:{}", self.0)])
                 .output();
@@ -136,6 +147,27 @@ fn unique_version() -> String {
         .map(|d| d.subsec_nanos())
         .unwrap_or(0);
     format!("0.0.0-test.{}{nanos:x}", std::process::id())
+}
+
+/// The HTTP status the registry answers for the manifest `reference` (a tag or a digest) of `repo`.
+fn manifest_status(registry: &str, repo: &str, reference: &str) -> String {
+    let out = Command::new("curl")
+        .args([
+            "-s",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_code}",
+            "-I",
+            "-H",
+            "Accept: application/vnd.docker.distribution.manifest.v2+json",
+            "-H",
+            "Accept: application/vnd.oci.image.manifest.v1+json",
+            &format!("http://{registry}/v2/{repo}/manifests/{reference}"),
+        ])
+        .output()
+        .expect("curl runs");
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 fn describe(out: &Output) -> String {
@@ -152,10 +184,14 @@ fn release_gate_refuses_to_tag_a_broken_variant() {
     if !common::require_engine("release_gate_refuses_to_tag_a_broken_variant") {
         return;
     }
+    let Some(registry) = common::require_registry("release_gate_refuses_to_tag_a_broken_variant")
+    else {
+        return;
+    };
     let clone = Clone::new("red");
     let version = unique_version();
     let _cleanup = ImageTags(version.clone());
-    let out = clone.release(&version, &["--override", BROKEN]);
+    let out = clone.release(&version, Some(&registry), &["--override", BROKEN]);
     assert_eq!(
         out.status.code(),
         Some(1),
@@ -174,6 +210,18 @@ fn release_gate_refuses_to_tag_a_broken_variant() {
             "a red gate created the image tag {repo}:{version}"
         );
     }
+    for repo in RELEASED.iter().chain([&SMOKE_IMAGE]) {
+        assert_eq!(
+            manifest_status(&registry, repo, &version),
+            "404",
+            "a red gate pushed {repo}:{version} to the registry"
+        );
+    }
+    assert_eq!(
+        image_id(&format!("{SMOKE_IMAGE}:{version}")),
+        None,
+        "a red gate left the smoke image tag behind"
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("routing.admin_reaches_django"),
@@ -184,13 +232,17 @@ fn release_gate_refuses_to_tag_a_broken_variant() {
 
 #[test]
 fn release_gate_tags_the_commit_and_the_verified_images_when_green() {
-    if !common::require_engine("release_gate_tags_the_commit_and_the_verified_images_when_green") {
+    let test = "release_gate_tags_the_commit_and_the_verified_images_when_green";
+    if !common::require_engine(test) {
         return;
     }
+    let Some(registry) = common::require_registry(test) else {
+        return;
+    };
     let clone = Clone::new("green");
     let version = unique_version();
     let _cleanup = ImageTags(version.clone());
-    let out = clone.release(&version, &[]);
+    let out = clone.release(&version, Some(&registry), &[]);
     assert_eq!(
         out.status.code(),
         Some(0),
@@ -226,13 +278,91 @@ fn release_gate_tags_the_commit_and_the_verified_images_when_green() {
         message.contains("Gate: PASSED"),
         "the tag message has no gate verdict:\n{message}"
     );
+    // Each released image and the smoke image, by a digest the registry has.
+    assert!(
+        message.contains(&format!("Registry: {registry}\n")),
+        "the tag message does not name the registry:\n{message}"
+    );
+    for repo in RELEASED.iter().chain([&SMOKE_IMAGE]) {
+        let prefix = format!("  {repo}@sha256:");
+        let line = message
+            .lines()
+            .find(|line| line.starts_with(&prefix))
+            .unwrap_or_else(|| {
+                panic!("no registry digest of {repo} in the tag message:\n{message}")
+            });
+        let digest = line
+            .trim()
+            .split_once('@')
+            .map(|(_, d)| d)
+            .unwrap_or_default();
+        assert_eq!(
+            digest.len(),
+            "sha256:".len() + 64,
+            "a malformed digest: {line}"
+        );
+        assert_eq!(
+            manifest_status(&registry, repo, digest),
+            "200",
+            "the registry does not have {repo}@{digest}, recorded in the tag"
+        );
+        assert_eq!(
+            manifest_status(&registry, repo, &version),
+            "200",
+            "the registry has no tag {repo}:{version}"
+        );
+    }
+    let binary = clone.dir.join(format!(
+        "target/release-artifacts/{version}/smoke-{version}-{}-linux-gnu",
+        std::env::consts::ARCH
+    ));
+    assert!(binary.is_file(), "no smoke binary at {}", binary.display());
+    assert!(
+        message.contains(&format!("smoke-{version}-")),
+        "the tag message does not name the smoke binary:\n{message}"
+    );
+}
+
+#[test]
+fn release_gate_refuses_without_a_registry_and_stops_when_it_does_not_answer() {
+    let clone = Clone::new("registry");
+    let version = unique_version();
+    let _cleanup = ImageTags(version.clone());
+    let out = clone.release(&version, None, &[]);
+    assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("set RELEASE_REGISTRY"),
+        "{}",
+        describe(&out)
+    );
+
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a loopback port")
+        .port();
+    let down = format!("127.0.0.1:{port}");
+    let out = clone.release(&version, Some(&down), &[]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the registry {down} does not answer"))
+            && stderr.contains("nothing was tagged"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !stderr.contains("building"),
+        "the release built before checking the registry\n{}",
+        describe(&out)
+    );
+    assert!(!clone.tag_exists(&format!("v{version}")));
 }
 
 #[test]
 fn release_gate_refuses_a_dirty_tree_and_an_existing_tag() {
     let clone = Clone::new("refusals");
     std::fs::write(clone.dir.join("uncommitted.txt"), "work in progress\n").expect("write a file");
-    let out = clone.release("9.9.9", &[]);
+    let out = clone.release("9.9.9", None, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("uncommitted changes"),
@@ -255,7 +385,7 @@ fn release_gate_refuses_a_dirty_tree_and_an_existing_tag() {
             "taken",
         ],
     );
-    let out = clone.release("9.9.9", &[]);
+    let out = clone.release("9.9.9", None, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("already exists"),
@@ -263,7 +393,7 @@ fn release_gate_refuses_a_dirty_tree_and_an_existing_tag() {
         describe(&out)
     );
 
-    let out = clone.release("latest", &[]);
+    let out = clone.release("latest", None, &[]);
     assert_eq!(out.status.code(), Some(2), "{}", describe(&out));
     assert!(
         String::from_utf8_lossy(&out.stderr).contains("is not a version"),

@@ -4,78 +4,285 @@
 //! the database is kept and every booking survives, even one made under N+1; with a
 //! destructive one the pre-deploy backup is restored and no booking made before the deploy is
 //! lost. Smoke must be green after every step. Timings go to `target/rollback-timings.txt`.
+//!
+//! Releases go through the real loopback registry (`ci/provision-registry.sh`): each image,
+//! and the release's smoke image, is pushed and recorded by digest in an annotated tag of a
+//! throwaway tags repository, then every local copy is removed, so a deploy can only get its
+//! images by pulling those digests. The deployed containers must run exactly the images
+//! pulled by digest, and smoke after a deploy or a rollback is the release's own binary. A
+//! registry that does not answer, or lacks a digest, stops a deploy or a rollback before
+//! anything changes, with its own exit code (6, 7).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
 use crate::common::{self, smoke_bin, workspace_root};
 
-/// One rehearsal's stack, state folder and image tags; all removed on drop.
+/// The images a rehearsal deploys, besides the smoke image.
+const DEPLOYED: [&str; 2] = ["azionelab/nginx", "azionelab/backend"];
+const SMOKE_IMAGE: &str = "release-gate/smoke";
+
+/// One rehearsal's stack, state folder, tags repository and images; all removed on drop.
 #[derive(Debug)]
 struct Rehearsal {
     project: String,
     state: PathBuf,
+    /// The throwaway git repository holding the release tags (`DEPLOY_TAGS_REPO`).
+    tags: PathBuf,
+    registry: String,
     n: String,
     next: String,
     token: String,
+    /// Local image tags made for the releases, removed before the first deploy.
+    local: Vec<String>,
 }
 
 impl Rehearsal {
-    fn new(kind: &str) -> Self {
+    /// Releases N and N+1 (the backend with a `change` migration: additive or destructive),
+    /// pushed to `registry` and tagged, with no local copy of any of their images left.
+    fn new(kind: &str, change: &str, registry: &str) -> Self {
         let id = random_hex(8);
         let project = format!("rollback-{kind}-{id}");
         let state = workspace_root().join("target/gate-rollback").join(&project);
         let _ = std::fs::remove_dir_all(&state);
         std::fs::create_dir_all(&state).expect("create the state folder");
+        let tags = state.join("tags");
+        git(&state, &["init", "-q", "tags"]);
+        git(
+            &tags,
+            &[
+                "commit",
+                "-q",
+                "--allow-empty",
+                "-m",
+                "release tags of the rehearsal",
+            ],
+        );
         let token = random_hex(40);
-        let rehearsal = Rehearsal {
+        let mut rehearsal = Rehearsal {
             project,
             state,
+            tags,
+            registry: registry.to_owned(),
             n: format!("1.0.0-rb{kind}.{id}"),
             next: format!("1.1.0-rb{kind}.{id}"),
             token,
+            local: Vec::new(),
         };
-        // Release N: the reference images under an explicit version; N+1: nginx unchanged
-        // and the backend with one more migration.
+        // Release N: the reference images, labelled so that their IDs are this rehearsal's
+        // own (removing them removes them, not a tag of images other tests use); N+1: nginx
+        // unchanged and the backend with one more migration.
         run_ok(
             Command::new("bash").arg("ci/build-images.sh"),
             "build the reference images",
         );
-        for repo in ["azionelab/nginx", "azionelab/backend"] {
-            run_ok(
-                Command::new("docker").args([
-                    "tag",
-                    &format!("{repo}:0.1.0"),
-                    &format!("{repo}:{}", rehearsal.n),
-                ]),
-                "tag N",
+        let label = format!("org.example.rehearsal={}", rehearsal.project);
+        for repo in DEPLOYED {
+            let tag = format!("{repo}:{}", rehearsal.n);
+            let mut cmd = Command::new("docker");
+            cmd.args(["build", "-q", "--label", &label, "-t", &tag, "-"])
+                .stdin(std::process::Stdio::piped());
+            let mut child = cmd
+                .current_dir(workspace_root())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .expect("docker build starts");
+            {
+                use std::io::Write as _;
+                let mut stdin = child.stdin.take().expect("stdin");
+                writeln!(stdin, "FROM {repo}:0.1.0").expect("write the Dockerfile");
+            }
+            let out = child.wait_with_output().expect("docker build runs");
+            assert!(
+                out.status.success(),
+                "failed to build {tag}\n{}",
+                describe(&out)
             );
+            rehearsal.local.push(tag);
         }
+        let next_nginx = format!("azionelab/nginx:{}", rehearsal.next);
         run_ok(
-            Command::new("docker").args([
-                "tag",
-                "azionelab/nginx:0.1.0",
-                &format!("azionelab/nginx:{}", rehearsal.next),
-            ]),
+            Command::new("docker").args(["tag", &rehearsal.local[0], &next_nginx]),
             "tag N+1",
         );
+        rehearsal.local.push(next_nginx);
+        let next_backend = format!("azionelab/backend:{}", rehearsal.next);
         run_ok(
             Command::new("docker").args([
                 "build",
                 "-q",
+                "--label",
+                &label,
                 "--build-arg",
-                &format!("CHANGE={kind}"),
+                &format!("CHANGE={change}"),
                 "-t",
-                &format!("azionelab/backend:{}", rehearsal.next),
+                &next_backend,
                 "fixtures/releases/backend-next",
             ]),
             "build release N+1 of the backend",
         );
+        rehearsal.local.push(next_backend);
+        // The release's smoke: this test run's own build, shipped as ci/release-smoke.sh ships it.
+        run_ok(
+            Command::new("bash")
+                .args(["ci/release-smoke.sh", &rehearsal.n])
+                .env("RELEASE_SMOKE_BIN", smoke_bin()),
+            "build the smoke image",
+        );
+        rehearsal
+            .local
+            .push(format!("{SMOKE_IMAGE}:{}", rehearsal.n));
+
+        let n = rehearsal.n.clone();
+        let next = rehearsal.next.clone();
+        let smoke = format!("{SMOKE_IMAGE}:{n}");
+        rehearsal.publish(
+            &n,
+            &[
+                &format!("azionelab/nginx:{n}"),
+                &format!("azionelab/backend:{n}"),
+                &smoke,
+            ],
+        );
+        rehearsal.publish(
+            &next,
+            &[
+                &format!("azionelab/nginx:{next}"),
+                &format!("azionelab/backend:{next}"),
+                &smoke,
+            ],
+        );
+        // Nothing of the releases may come from this engine's cache.
+        for tag in &rehearsal.local {
+            run_ok(
+                Command::new("docker").args(["image", "rm", tag]),
+                "remove a local copy",
+            );
+        }
+        for version in [&n, &next] {
+            for repo in DEPLOYED {
+                let reference = rehearsal.pulled(version, repo);
+                assert_eq!(
+                    image_id(&reference),
+                    None,
+                    "{reference} is still in the local cache after its tags were removed"
+                );
+            }
+        }
         rehearsal
     }
 
+    /// Pushes `images` (local `REPO:TAG`s) to the registry as release `version` with
+    /// ci/lib/registry.sh, the code ci/release-gate.sh pushes with, and tags `v{version}` with
+    /// the registry block it writes.
+    fn publish(&self, version: &str, images: &[&str]) {
+        let out = Command::new("bash")
+            .current_dir(workspace_root())
+            .args([
+                "-c",
+                r#"set -euo pipefail; SCRIPT=rehearsal; source ci/lib/registry.sh
+registry_open "$1"; version=$2; shift 2
+for image in "$@"; do registry_push "$image" "${image%:*}" "$version"; done | registry_block"#,
+                "publish",
+                &self.registry,
+                version,
+            ])
+            .args(images)
+            .output()
+            .expect("bash runs");
+        assert!(
+            out.status.success(),
+            "failed to push release {version}\n{}",
+            describe(&out)
+        );
+        let message = format!(
+            "Release {version} (rollback rehearsal, not gated)\n\n{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        self.tag(version, &message);
+    }
+
+    /// Creates the annotated release tag `v{version}` with `message`.
+    fn tag(&self, version: &str, message: &str) {
+        let file = self.state.join(format!("message-{version}.txt"));
+        std::fs::write(&file, message).expect("write the tag message");
+        git(
+            &self.tags,
+            &[
+                "tag",
+                "-a",
+                &format!("v{version}"),
+                "-F",
+                &file.display().to_string(),
+            ],
+        );
+    }
+
+    /// The registry reference `HOST:PORT/REPO@sha256:...` the tag of `version` records for `repo`.
+    fn pulled(&self, version: &str, repo: &str) -> String {
+        let message = git(
+            &self.tags,
+            &["tag", "-l", "--format=%(contents)", &format!("v{version}")],
+        );
+        let prefix = format!("{repo}@sha256:");
+        let line = message
+            .lines()
+            .map(str::trim)
+            .find(|line| line.starts_with(&prefix))
+            .unwrap_or_else(|| panic!("v{version} records no digest of {repo}:\n{message}"));
+        format!("{}/{line}", self.registry)
+    }
+
+    /// The image ID each deployed service's container runs, by service.
+    fn running_images(&self) -> Vec<(String, String, String)> {
+        DEPLOYED
+            .iter()
+            .map(|repo| {
+                let service = repo.rsplit('/').next().unwrap_or(repo);
+                let out = self.compose(&["ps", "-q", service]);
+                let container = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                assert!(!container.is_empty(), "no container runs {service}");
+                let out = Command::new("docker")
+                    .args([
+                        "inspect",
+                        "--format",
+                        "{{.Image}} {{.State.Running}}",
+                        &container,
+                    ])
+                    .output()
+                    .expect("docker inspect runs");
+                let text = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+                let (image, running) = text.split_once(' ').unwrap_or((&text, ""));
+                assert_eq!(
+                    running, "true",
+                    "the {service} container {container} is not running"
+                );
+                (service.to_owned(), container, image.to_owned())
+            })
+            .collect()
+    }
+
+    /// Every deployed container runs the image pulled by the digest `version`'s tag records.
+    #[track_caller]
+    fn assert_runs(&self, version: &str) {
+        for ((service, container, image), repo) in self.running_images().into_iter().zip(DEPLOYED) {
+            let reference = self.pulled(version, repo);
+            let pulled = image_id(&reference)
+                .unwrap_or_else(|| panic!("{reference} was not pulled for release {version}"));
+            assert_eq!(
+                image, pulled,
+                "the {service} container {container} does not run {reference} of release {version}"
+            );
+        }
+    }
+
     fn script(&self, script: &str, args: &[&str]) -> Output {
+        self.script_with(script, args, &[])
+    }
+
+    fn script_with(&self, script: &str, args: &[&str], env: &[(&str, &str)]) -> Output {
         Command::new("bash")
             .current_dir(workspace_root())
             .arg(script)
@@ -88,9 +295,13 @@ impl Rehearsal {
             .env("DEPLOY_ENV_FILE", "fixtures/azionelab/.env.example")
             .env("DEPLOY_STATE_DIR", &self.state)
             .env("DEPLOY_URL", "auto")
+            .env("DEPLOY_TAGS_REPO", &self.tags)
             .env("SMOKE_STAFF_TOKEN", &self.token)
-            .env("SMOKE_BIN", smoke_bin())
+            // Smoke is the release's own binary, taken from its smoke image.
+            .env_remove("SMOKE_BIN")
+            .env_remove("RELEASE_REGISTRY")
             .env_remove("GITHUB_STEP_SUMMARY")
+            .envs(env.iter().copied())
             .output()
             .unwrap_or_else(|err| panic!("failed to start {script}: {err}"))
     }
@@ -104,6 +315,21 @@ impl Rehearsal {
             "ci/deploy.sh {version} failed\n{}",
             describe(&out)
         );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains(&format!(
+                "pulled release {version} from {} by digest",
+                self.registry
+            )),
+            "ci/deploy.sh {version} did not pull from the registry\n{}",
+            describe(&out)
+        );
+        assert!(
+            stderr.contains(&format!("releases/{version}/smoke")),
+            "post-deploy smoke was not release {version}'s own binary\n{}",
+            describe(&out)
+        );
+        self.assert_runs(version);
     }
 
     fn compose(&self, args: &[&str]) -> Output {
@@ -198,15 +424,73 @@ impl Rehearsal {
 impl Drop for Rehearsal {
     fn drop(&mut self) {
         let _ = self.compose(&["down", "-v", "--remove-orphans"]);
-        for tag in [
-            format!("azionelab/nginx:{}", self.n),
-            format!("azionelab/backend:{}", self.n),
-            format!("azionelab/nginx:{}", self.next),
-            format!("azionelab/backend:{}", self.next),
-        ] {
-            let _ = Command::new("docker").args(["image", "rm", &tag]).output();
+        let mut images = self.local.clone();
+        for version in [&self.n, &self.next] {
+            for repo in DEPLOYED.iter().chain([&SMOKE_IMAGE]) {
+                if let Ok(message) =
+                    std::fs::read_to_string(self.state.join(format!("message-{version}.txt")))
+                {
+                    let prefix = format!("{repo}@sha256:");
+                    if let Some(line) = message
+                        .lines()
+                        .map(str::trim)
+                        .find(|l| l.starts_with(&prefix))
+                    {
+                        images.push(format!("{}/{line}", self.registry));
+                    }
+                }
+            }
         }
+        for image in images {
+            let _ = Command::new("docker")
+                .args(["image", "rm", &image])
+                .output();
+        }
+        let _ = std::fs::remove_dir_all(
+            workspace_root()
+                .join("target/release-artifacts")
+                .join(&self.n),
+        );
     }
+}
+
+#[track_caller]
+fn git(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .current_dir(dir)
+        .args([
+            "-c",
+            "user.name=rehearsal",
+            "-c",
+            "user.email=rehearsal@localhost",
+        ])
+        .args(args)
+        .output()
+        .expect("git runs");
+    assert!(
+        out.status.success(),
+        "git {} failed in {}\n{}",
+        args.join(" "),
+        dir.display(),
+        describe(&out)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn image_id(reference: &str) -> Option<String> {
+    let out = Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
+
+/// A loopback port nothing listens on (bound, then released).
+fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
+    listener.local_addr().expect("its address").port()
 }
 
 /// Random lowercase hex (std's randomly seeded hasher; no crate needed for a test id).
@@ -259,17 +543,42 @@ fn record_timing(kind: &str, rehearsal: Duration, rollback: Duration) {
 
 #[test]
 fn rollback_after_an_additive_migration_keeps_the_database_and_every_booking() {
-    if !common::require_engine(
-        "rollback_after_an_additive_migration_keeps_the_database_and_every_booking",
-    ) {
+    let test = "rollback_after_an_additive_migration_keeps_the_database_and_every_booking";
+    if !common::require_engine(test) {
         return;
     }
+    let Some(registry) = common::require_registry(test) else {
+        return;
+    };
     let started = Instant::now();
-    let r = Rehearsal::new("additive");
+    let r = Rehearsal::new("additive", "additive", &registry);
     r.deploy(&r.n);
     let before = r.book("before", 2);
     r.deploy(&r.next);
     let during = r.book("during", 1);
+
+    // A rollback that cannot reach the registry stops before anything: N+1 keeps running.
+    let up = r.running_images();
+    let down = format!("127.0.0.1:{}", closed_port());
+    let out = r.script_with("ci/rollback.sh", &[], &[("RELEASE_REGISTRY", &down)]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("the registry {down} does not answer")),
+        "{}",
+        describe(&out)
+    );
+    assert_eq!(
+        r.running_images(),
+        up,
+        "a refused rollback changed the running release"
+    );
+    // The rollback must pull N's backend again: its local copy goes now.
+    let n_backend = r.pulled(&r.n, "azionelab/backend");
+    run_ok(
+        Command::new("docker").args(["image", "rm", &n_backend]),
+        "remove N's backend",
+    );
 
     let rollback_started = Instant::now();
     let out = r.script("ci/rollback.sh", &[]);
@@ -287,6 +596,13 @@ fn rollback_after_an_additive_migration_keeps_the_database_and_every_booking() {
         describe(&out)
     );
     assert!(stderr.contains("smoke green"), "{}", describe(&out));
+    assert!(
+        stderr.contains(&format!("pulled release {} from {registry} by digest", r.n))
+            && stderr.contains(&format!("releases/{}/smoke", r.n)),
+        "the rollback did not pull N by digest and smoke it with N's own binary\n{}",
+        describe(&out)
+    );
+    r.assert_runs(&r.n);
 
     let after = r.references();
     for reference in before.iter().chain(&during) {
@@ -300,13 +616,16 @@ fn rollback_after_an_additive_migration_keeps_the_database_and_every_booking() {
 
 #[test]
 fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking() {
-    if !common::require_engine(
-        "rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking",
-    ) {
+    let test =
+        "rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earlier_booking";
+    if !common::require_engine(test) {
         return;
     }
+    let Some(registry) = common::require_registry(test) else {
+        return;
+    };
     let started = Instant::now();
-    let r = Rehearsal::new("destructive");
+    let r = Rehearsal::new("destructive", "destructive", &registry);
     r.deploy(&r.n);
     let before = r.book("before", 2);
     r.deploy(&r.next);
@@ -327,6 +646,7 @@ fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earli
         describe(&out)
     );
     assert!(stderr.contains("smoke green"), "{}", describe(&out));
+    r.assert_runs(&r.n);
 
     let after = r.references();
     for reference in &before {
@@ -336,4 +656,68 @@ fn rollback_after_a_destructive_migration_restores_the_backup_and_loses_no_earli
         );
     }
     record_timing("destructive", started.elapsed(), rollback);
+}
+
+#[test]
+fn deploy_stops_before_changing_anything_when_the_registry_is_down_or_lacks_a_digest() {
+    let test = "deploy_stops_before_changing_anything_when_the_registry_is_down_or_lacks_a_digest";
+    if !common::require_engine(test) {
+        return;
+    }
+    let Some(registry) = common::require_registry(test) else {
+        return;
+    };
+    let r = Rehearsal::new("registry", "additive", &registry);
+    r.deploy(&r.n);
+    let up = r.running_images();
+    let current = || std::fs::read_to_string(r.state.join("current")).unwrap_or_default();
+
+    // The registry does not answer: exit 6, nothing stopped, release N still current.
+    let down = format!("127.0.0.1:{}", closed_port());
+    let out = r.script_with("ci/deploy.sh", &[&r.next], &[("RELEASE_REGISTRY", &down)]);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("the registry {down} does not answer"))
+            && stderr.contains("nothing was changed"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !stderr.contains("backed up"),
+        "a refused deploy took a backup\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        r.running_images(),
+        up,
+        "a deploy to an unreachable registry changed the running release"
+    );
+    assert_eq!(current().trim(), r.n);
+
+    // A release whose backend digest was never pushed: exit 7, naming it; N keeps running.
+    let bad = format!("{}-missing", r.next);
+    let never_pushed = format!("sha256:{}", random_hex(64));
+    let nginx = r.pulled(&r.n, "azionelab/nginx");
+    let nginx = nginx.trim_start_matches(&format!("{registry}/"));
+    r.tag(
+        &bad,
+        &format!(
+            "Release {bad} (a digest that is not in the registry)\n\nRegistry: {registry}\nRegistry digests (ci/deploy.sh pulls these and nothing else):\n  {nginx}\n  azionelab/backend@{never_pushed}\n"
+        ),
+    );
+    let out = r.script("ci/deploy.sh", &[&bad]);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("has no image azionelab/backend@{never_pushed}")),
+        "the missing digest is not named\n{}",
+        describe(&out)
+    );
+    assert_eq!(
+        r.running_images(),
+        up,
+        "a deploy of a missing digest changed the running release"
+    );
+    assert_eq!(current().trim(), r.n);
 }
