@@ -239,8 +239,8 @@ fn smoke_gate_passes_on_a_second_engine_reached_at_a_non_loopback_address() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(
         out.status.code(),
-        Some(6),
-        "ports published on the engine's loopback must be refused with exit 6\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
+        Some(8),
+        "ports published on the engine's loopback must be refused with exit 8\n--- stdout ---\n{stdout}\n--- stderr ---\n{stderr}"
     );
     assert!(
         stdout.contains("the engine's own loopback") && stdout.contains("SMOKE_PUBLISH_IP="),

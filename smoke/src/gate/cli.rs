@@ -23,8 +23,9 @@ pub const STACK_FAILED: u8 = 4;
 /// buildx); nothing was started.
 pub const MACHINE_NOT_READY: u8 = 5;
 /// Exit code when the engine is on another machine and the stack publishes its ports where
-/// this machine cannot reach them (that machine's loopback); nothing was started.
-pub const OUT_OF_REACH: u8 = 6;
+/// this machine cannot reach them (that machine's loopback); nothing was started. Not 6 or 7:
+/// `ci/release-gate.sh` passes the gate's code through, and uses those for its registry.
+pub const OUT_OF_REACH: u8 = 8;
 
 /// Arguments of `smoke gate`.
 #[derive(Debug, Clone, clap::Args)]
