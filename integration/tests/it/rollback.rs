@@ -721,3 +721,179 @@ fn deploy_stops_before_changing_anything_when_the_registry_is_down_or_lacks_a_di
     );
     assert_eq!(current().trim(), r.n);
 }
+
+/// A second `docker-registry` that requires a login (htpasswd, bcrypt), on a free loopback
+/// port, with its own folder; killed and removed on drop.
+#[derive(Debug)]
+struct AuthRegistry {
+    dir: PathBuf,
+    address: String,
+    child: std::process::Child,
+}
+
+impl AuthRegistry {
+    fn start(user: &str, password: &str) -> Self {
+        let dir = workspace_root()
+            .join("target/gate-rollback")
+            .join(format!("auth-registry-{}", random_hex(8)));
+        std::fs::create_dir_all(dir.join("storage")).expect("create the registry folder");
+        let out = Command::new("python3")
+            .args([
+                "-W",
+                "ignore",
+                "-c",
+                "import crypt, sys; print(crypt.crypt(sys.argv[1], crypt.mksalt(crypt.METHOD_BLOWFISH)))",
+                password,
+            ])
+            .output()
+            .expect("python3 runs");
+        assert!(out.status.success(), "no bcrypt hash\n{}", describe(&out));
+        let hash = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+        std::fs::write(dir.join("htpasswd"), format!("{user}:{hash}\n")).expect("write htpasswd");
+        let address = format!("127.0.0.1:{}", closed_port());
+        std::fs::write(
+            dir.join("config.yml"),
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {address}\nauth:\n  htpasswd:\n    realm: release-test\n    path: {}\n",
+                dir.join("storage").display(),
+                dir.join("htpasswd").display()
+            ),
+        )
+        .expect("write the registry config");
+        let log = std::fs::File::create(dir.join("registry.log")).expect("create the log");
+        let child = Command::new("docker-registry")
+            .arg("serve")
+            .arg(dir.join("config.yml"))
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("docker-registry starts");
+        let registry = AuthRegistry {
+            dir,
+            address,
+            child,
+        };
+        // Readiness: /v2/ answers 401 (a login is required), with a deadline.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        let mut last = String::new();
+        while Instant::now() < deadline {
+            let out = Command::new("curl")
+                .args(["-s", "-o", "/dev/null", "-w", "%{http_code}"])
+                .arg(format!("http://{}/v2/", registry.address))
+                .output()
+                .expect("curl runs");
+            last = String::from_utf8_lossy(&out.stdout).into_owned();
+            if last == "401" {
+                return registry;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        panic!(
+            "the registry with a login never answered 401 on {} (last: {last})",
+            registry.address
+        );
+    }
+}
+
+impl Drop for AuthRegistry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+#[test]
+fn deploy_logs_in_with_credentials_it_masks_and_keeps_nowhere() {
+    let test = "deploy_logs_in_with_credentials_it_masks_and_keeps_nowhere";
+    if !common::require_engine(test) {
+        return;
+    }
+    if common::require_registry(test).is_none() {
+        return;
+    }
+    let password = format!("pw-{}", random_hex(24));
+    let registry = AuthRegistry::start("releaser", &password);
+    let state = registry.dir.join("state");
+    let tags = registry.dir.join("tags");
+    let tmp = registry.dir.join("tmp");
+    std::fs::create_dir_all(&state).expect("state folder");
+    std::fs::create_dir_all(&tmp).expect("tmp folder");
+    git(&registry.dir, &["init", "-q", "tags"]);
+    git(&tags, &["commit", "-q", "--allow-empty", "-m", "tags"]);
+    let digest = format!("sha256:{}", random_hex(64));
+    let message = registry.dir.join("message.txt");
+    std::fs::write(
+        &message,
+        format!(
+            "Release 9.0.0\n\nRegistry: {}\nRegistry digests (ci/deploy.sh pulls these and nothing else):\n  azionelab/nginx@{digest}\n  azionelab/backend@{digest}\n",
+            registry.address
+        ),
+    )
+    .expect("write the tag message");
+    git(
+        &tags,
+        &["tag", "-a", "v9.0.0", "-F", &message.display().to_string()],
+    );
+    let deploy = |password: &str| {
+        Command::new("bash")
+            .current_dir(workspace_root())
+            .args(["ci/deploy.sh", "9.0.0"])
+            .env("DEPLOY_PROJECT", format!("auth-{}", random_hex(6)))
+            .env("DEPLOY_ENV_FILE", "fixtures/azionelab/.env.example")
+            .env("DEPLOY_STATE_DIR", &state)
+            .env("DEPLOY_TAGS_REPO", &tags)
+            .env("DEPLOY_URL", "auto")
+            .env("RELEASE_REGISTRY_USER", "releaser")
+            .env("RELEASE_REGISTRY_PASSWORD", password)
+            .env("TMPDIR", &tmp)
+            .env_remove("RELEASE_REGISTRY")
+            .output()
+            .expect("ci/deploy.sh starts")
+    };
+
+    // A wrong password: exit 6, the login refused, the password nowhere in the output.
+    let wrong = format!("wrong-{}", random_hex(24));
+    let out = deploy(&wrong);
+    assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("refused the login of `releaser`"),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !describe(&out).contains(&wrong),
+        "the password was printed\n{}",
+        describe(&out)
+    );
+
+    // The right one: the login works, so the pull reaches the registry, which lacks the digest.
+    let out = deploy(&password);
+    assert_eq!(out.status.code(), Some(7), "{}", describe(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains(&format!("has no image azionelab/nginx@{digest}")),
+        "{}",
+        describe(&out)
+    );
+    assert!(
+        !describe(&out).contains(&password),
+        "the password was printed\n{}",
+        describe(&out)
+    );
+    // The throwaway login folder is gone, and the user's own docker config never saw it.
+    let left: Vec<_> = std::fs::read_dir(&tmp)
+        .expect("tmp folder")
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    assert!(left.is_empty(), "the login outlived the deploy: {left:?}");
+    let home = std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_default();
+    let config = std::fs::read_to_string(home.join(".docker/config.json")).unwrap_or_default();
+    assert!(
+        !config.contains(&registry.address),
+        "the login was written to ~/.docker/config.json"
+    );
+}
