@@ -1069,6 +1069,31 @@ mod tests {
         assert_eq!(fixed_host_ports(&config, &["nginx"]), ["`nginx` 80->80"]);
     }
 
+    #[test]
+    fn a_remote_engines_loopback_is_out_of_reach_before_anything_starts() {
+        // As `docker compose config --format json` prints `"127.0.0.1::443"`,
+        // `"${SMOKE_PUBLISH_IP}::443"` with it set, and `"::443"`.
+        let config = |host_ip: &str| -> ComposeConfig {
+            serde_json::from_value(serde_json::json!({
+                "services": {
+                    "nginx": {"ports": [{"host_ip": host_ip, "target": 443, "protocol": "tcp"}]},
+                    "db": {"ports": [{"host_ip": "127.0.0.1", "target": 5432}]},
+                }
+            }))
+            .unwrap()
+        };
+        let here = Engine::resolve(None, None).unwrap();
+        let remote = Engine::resolve(Some("tcp://192.0.2.10:2376"), None).unwrap();
+        assert!(out_of_reach(&config("127.0.0.1"), &["nginx"], &here).is_none());
+        let (service, err) = out_of_reach(&config("127.0.0.1"), &["nginx"], &remote)
+            .expect("loopback on a remote engine");
+        assert_eq!(service, "nginx");
+        assert_eq!(err.target, 443);
+        // Only the services the gate reaches count: `db` on loopback is an infra check's.
+        assert!(out_of_reach(&config("192.0.2.10"), &["nginx"], &remote).is_none());
+        assert!(out_of_reach(&config(""), &["nginx"], &remote).is_none());
+    }
+
     fn test_owner() -> Ownership {
         Ownership {
             run_id: "abcd1234".into(),
