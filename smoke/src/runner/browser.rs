@@ -36,14 +36,11 @@ use crate::check::{BrowserAction, BrowserStep, Captures};
 use crate::report::{Failure, FailureKind};
 use crate::secret::mask;
 
-/// The executables looked for (on the `PATH` when a bare name), in order, when none is given.
-/// Chromium's headless shell first: the same engine (Blink, V8, the network stack) without
-/// the browser's UI layers, as Puppeteer and Playwright run headless pages; it starts in a
-/// third of the time and CPU of `chromium --headless=new` (Debian's `chromium-headless-shell`,
-/// whose `/usr/bin` name is a shell script that does not `exec`: the binary itself is named,
-/// so that stopping the browser stops it).
-const CANDIDATES: [&str; 8] = [
-    "/usr/lib/chromium/chromium-headless-shell",
+/// The executables looked for on the `PATH`, in order, when none is given. Chromium's headless
+/// shell first: the same engine (Blink, V8, the network stack) without the browser's UI
+/// layers, as Puppeteer and Playwright run headless pages; it starts in a third of the time
+/// and CPU of `chromium --headless=new`.
+const CANDIDATES: [&str; 7] = [
     "chromium-headless-shell",
     "chrome-headless-shell",
     "chromium",
@@ -52,6 +49,10 @@ const CANDIDATES: [&str; 8] = [
     "google-chrome",
     "chrome",
 ];
+
+/// Debian's `/usr/bin/chromium-headless-shell` is a shell script that runs this binary without
+/// `exec`: stopping the script would leave the browser running, so the binary itself is used.
+const DEBIAN_HEADLESS_SHELL: &str = "/usr/lib/chromium/chromium-headless-shell";
 
 /// How to get a browser, for messages.
 pub const INSTALL_HINT: &str = "install Chromium (`apt-get install chromium-headless-shell` on Debian, or `bash ci/provision-test-tools.sh`), or name one with `--browser PATH` or `SMOKE_BROWSER`";
@@ -90,14 +91,30 @@ pub fn find(explicit: Option<&Path>) -> Result<Option<PathBuf>, String> {
         return Ok(None);
     }
     if let Some(path) = named {
-        return resolve(&path).map(Some).ok_or_else(|| {
+        let found = resolve(&path).map(|found| unwrap_launcher(&found).unwrap_or(found));
+        return found.map(Some).ok_or_else(|| {
             format!(
                 "the browser `{}` does not exist or is not executable: {INSTALL_HINT}",
                 path.display()
             )
         });
     }
-    Ok(CANDIDATES.iter().find_map(|name| resolve(Path::new(name))))
+    Ok(CANDIDATES
+        .iter()
+        .find_map(|name| resolve(Path::new(name)))
+        .map(|found| unwrap_launcher(&found).unwrap_or(found)))
+}
+
+/// The binary a launcher script found on the `PATH` runs, when it is Debian's headless shell
+/// wrapper (which does not `exec`): `None` for anything else.
+fn unwrap_launcher(found: &Path) -> Option<PathBuf> {
+    let script = std::fs::read(found).ok()?;
+    let names_binary = script.starts_with(b"#!")
+        && String::from_utf8_lossy(&script).contains(DEBIAN_HEADLESS_SHELL);
+    if !names_binary {
+        return None;
+    }
+    resolve(Path::new(DEBIAN_HEADLESS_SHELL))
 }
 
 /// Whether `executable` is Chromium's headless shell rather than the full browser.

@@ -486,3 +486,30 @@ mod journal_order {
         );
     }
 }
+
+/// Debian's `chromium-headless-shell` launcher runs the browser without `exec`; the gate must
+/// hold the browser's own process, so the launcher is looked through, and nothing else is.
+#[test]
+fn a_launcher_script_is_looked_through_only_when_it_runs_the_headless_shell() {
+    let dir = std::env::temp_dir().join(format!("smoke-launcher-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let other = dir.join("chromium");
+    std::fs::write(
+        &other,
+        "#!/bin/sh\nexec /usr/lib/chromium/chromium \"$@\"\n",
+    )
+    .unwrap();
+    assert_eq!(super::unwrap_launcher(&other), None);
+    let wrapper = dir.join("chromium-headless-shell");
+    std::fs::write(
+        &wrapper,
+        format!("#!/bin/sh -e\n{} \"$@\"\n", super::DEBIAN_HEADLESS_SHELL),
+    )
+    .unwrap();
+    let binary_there = std::path::Path::new(super::DEBIAN_HEADLESS_SHELL).is_file();
+    assert_eq!(
+        super::unwrap_launcher(&wrapper),
+        binary_there.then(|| PathBuf::from(super::DEBIAN_HEADLESS_SHELL))
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}
