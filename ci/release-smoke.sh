@@ -55,7 +55,8 @@ cat >"$context/Dockerfile" <<'EOF'
 FROM debian:bookworm-slim
 RUN apt-get update \
     && apt-get install -y --no-install-recommends ca-certificates \
-    && rm -rf /var/lib/apt/lists/*
+    && apt-get clean \
+    && rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
 COPY smoke /usr/local/bin/smoke
 USER 65534
 ENTRYPOINT ["/usr/local/bin/smoke"]
