@@ -16,6 +16,9 @@ use crate::secret::{Secret, mask};
 
 use super::Target;
 
+/// How long an idle connection is kept for reuse: shorter than any server's keep-alive.
+const POOL_IDLE: Duration = Duration::from_secs(1);
+
 /// How many redirects a request follows before it is called a loop.
 const MAX_REDIRECTS: usize = 10;
 
@@ -222,6 +225,11 @@ impl Http {
                 .user_agent(concat!("smoke/", env!("CARGO_PKG_VERSION")))
                 .timeout(target.timeouts.request)
                 .connect_timeout(target.timeouts.request)
+                // A connection idle longer than this is not reused: a server closes idle
+                // keep-alive connections on its own clock (nginx's `keepalive_timeout`, 5 s
+                // for many), and a request sent as it does fails to send. A check that waited
+                // for an email as long as nginx's timeout lost its cleanup that way.
+                .pool_idle_timeout(POOL_IDLE)
                 .redirect(policy);
             if let Some(jar) = &jar {
                 builder = builder.cookie_provider(jar.clone());
@@ -834,5 +842,82 @@ fn classify(
         message: mask(&message),
         causes: causes.iter().skip(1).map(|c| mask(c)).collect(),
         hint,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    /// A keep-alive HTTP/1.1 server on loopback that counts the connections it accepted.
+    async fn counting_server() -> (url::Url, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let accepted = Arc::new(AtomicUsize::new(0));
+        let counter = Arc::clone(&accepted);
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                tokio::spawn(async move {
+                    let mut buf = vec![0u8; 4096];
+                    let mut seen = Vec::new();
+                    loop {
+                        let Ok(n) = socket.read(&mut buf).await else {
+                            return;
+                        };
+                        if n == 0 {
+                            return;
+                        }
+                        seen.extend_from_slice(&buf[..n]);
+                        while let Some(end) = seen.windows(4).position(|w| w == b"\r\n\r\n") {
+                            seen.drain(..end + 4);
+                            let answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+                            if socket.write_all(answer).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                });
+            }
+        });
+        (
+            url::Url::parse(&format!("http://{addr}/")).unwrap(),
+            accepted,
+        )
+    }
+
+    /// A connection left idle is not reused past `POOL_IDLE`: a server that closes it on its
+    /// own keep-alive clock would otherwise fail the next request as it is sent.
+    #[tokio::test]
+    async fn an_idle_connection_is_not_reused_after_the_pool_idle_time() {
+        let (base, accepted) = counting_server().await;
+        let suite = crate::catalog::parse(
+            "version = 1\nname = \"t\"\n",
+            std::path::Path::new("checks.toml"),
+        )
+        .unwrap();
+        let target = crate::runner::Target::new(base.clone());
+        let http = super::Http::for_suite(&target, &suite).unwrap();
+        let (client, base) = http.direct(None);
+        for _ in 0..2 {
+            let answer = client.get(base.clone()).send().await.unwrap();
+            assert_eq!(answer.text().await.unwrap(), "ok");
+        }
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            1,
+            "back to back: one connection"
+        );
+        tokio::time::sleep(super::POOL_IDLE + std::time::Duration::from_millis(500)).await;
+        let answer = client.get(base.clone()).send().await.unwrap();
+        assert_eq!(answer.text().await.unwrap(), "ok");
+        assert_eq!(
+            accepted.load(Ordering::SeqCst),
+            2,
+            "after an idle pause: a fresh connection"
+        );
     }
 }
