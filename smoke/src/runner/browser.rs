@@ -330,23 +330,45 @@ impl Session {
                 return Visit::broken(url, format!("the browser's events could not be read: {e}"));
             }
         };
-        let outcome = drive(&page, url, step, captures, deadline, &journal).await;
-        // Whatever is still loading gets until the deadline: a request that fails late fails
-        // the check as much as an early one.
-        quiesce(&journal, deadline).await;
         // Valid regexes: lowering checked each one.
         let allowed: Vec<regex::Regex> = step
             .allow_errors
             .iter()
             .filter_map(|p| regex::Regex::new(p).ok())
             .collect();
-        let failing = outcome.is_err()
-            || journal
+        let failed = || {
+            journal
                 .lock()
                 .unwrap_or_else(|p| p.into_inner())
                 .problems
                 .iter()
-                .any(|p| !allowed.iter().any(|re| re.is_match(p)));
+                .any(|p| !allowed.iter().any(|re| re.is_match(p)))
+        };
+        // A page that already logged an error fails whatever it shows later: waiting out the
+        // deadline for it would only make the run slower (and a visit the network change
+        // spoiled is retried at once instead of after the deadline).
+        let outcome = tokio::select! {
+            outcome = drive(&page, url, step, captures, deadline, &journal) => outcome,
+            () = async {
+                while !failed() {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+            } => Err("the page failed before it showed what the check waits for".to_owned()),
+        };
+        // Whatever is still loading gets until the deadline: a request that fails late fails
+        // the check as much as an early one. A page that failed already gets a second, for
+        // the log.
+        if failed() || outcome.is_err() {
+            quiesce(
+                &journal,
+                deadline.min(Instant::now() + Duration::from_secs(1)),
+                false,
+            )
+            .await;
+        } else {
+            quiesce(&journal, deadline, true).await;
+        }
+        let failing = outcome.is_err() || failed();
         // A passing page is not painted into a PNG no one keeps (most of a visit's CPU).
         let screenshot = if !failing && !self.screenshot_passes {
             None
@@ -1025,7 +1047,7 @@ async fn ask(page: &Page, expression: &str) -> Result<serde_json::Value, String>
 
 /// Waits until no request of the tab is in flight, or the deadline; a request still loading
 /// then is a problem: the visitor is still waiting for it.
-async fn quiesce(journal: &Mutex<Journal>, deadline: Instant) {
+async fn quiesce(journal: &Mutex<Journal>, deadline: Instant, judge: bool) {
     loop {
         {
             let mut journal = journal.lock().unwrap_or_else(|p| p.into_inner());
@@ -1033,6 +1055,9 @@ async fn quiesce(journal: &Mutex<Journal>, deadline: Instant) {
                 return;
             }
             if Instant::now() >= deadline {
+                if !judge {
+                    return;
+                }
                 let mut loading: Vec<String> = journal
                     .in_flight
                     .iter()

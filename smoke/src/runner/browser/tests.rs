@@ -478,7 +478,7 @@ mod journal_order {
             &mut j.lock().unwrap(),
             &sent("1", "https://site.test/api/slow/", "Fetch"),
         );
-        super::super::quiesce(&j, std::time::Instant::now()).await;
+        super::super::quiesce(&j, std::time::Instant::now(), true).await;
         let problems = j.into_inner().unwrap().problems;
         assert_eq!(
             problems,
