@@ -8,7 +8,7 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use crate::common::{self, smoke_bin, workspace_root};
+use crate::common::{self, image_id, smoke_bin, workspace_root};
 
 /// The images the reference stack deploys (its test-only services are not released).
 const RELEASED: &[&str] = &["azionelab/nginx", "azionelab/backend", "azionelab/postgres"];
@@ -115,16 +115,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn image_id(reference: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", reference])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// Removes the image tags a test created, whatever happened.

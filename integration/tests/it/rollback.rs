@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, smoke_bin, workspace_root};
+use crate::common::{self, image_id, smoke_bin, workspace_root};
 
 /// The images a rehearsal deploys, besides the smoke image.
 const DEPLOYED: [&str; 2] = ["azionelab/nginx", "azionelab/backend"];
@@ -475,16 +475,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         describe(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn image_id(reference: &str) -> Option<String> {
-    let out = Command::new("docker")
-        .args(["image", "inspect", "--format", "{{.Id}}", reference])
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
 }
 
 /// A loopback port nothing listens on (bound, then released).

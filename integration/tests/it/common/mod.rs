@@ -132,3 +132,14 @@ pub fn require_registry(test: &str) -> Option<String> {
     eprintln!("SKIPPED `{test}`: it needs the release registry:\n  {why}");
     None
 }
+
+/// The engine's id of an image reference (`docker image inspect`), or `None` when it has none.
+pub fn image_id(reference: &str) -> Option<String> {
+    let out = std::process::Command::new("docker")
+        .args(["image", "inspect", "--format", "{{.Id}}", reference])
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).trim().to_owned())
+}
