@@ -326,11 +326,7 @@ fn release_gate_refuses_without_a_registry_and_stops_when_it_does_not_answer() {
         describe(&out)
     );
 
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a loopback port")
-        .port();
-    let down = format!("127.0.0.1:{port}");
+    let down = format!("127.0.0.1:{}", common::closed_port());
     let out = clone.release(&version, Some(&down), &[]);
     assert_eq!(out.status.code(), Some(6), "{}", describe(&out));
     let stderr = String::from_utf8_lossy(&out.stderr);

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, Instant};
 
-use crate::common::{self, image_id, smoke_bin, workspace_root};
+use crate::common::{self, closed_port, image_id, smoke_bin, workspace_root};
 
 /// The images a rehearsal deploys, besides the smoke image.
 const DEPLOYED: [&str; 2] = ["azionelab/nginx", "azionelab/backend"];
@@ -475,12 +475,6 @@ fn git(dir: &Path, args: &[&str]) -> String {
         describe(&out)
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// A loopback port nothing listens on (bound, then released).
-fn closed_port() -> u16 {
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a loopback port");
-    listener.local_addr().expect("its address").port()
 }
 
 /// Random lowercase hex (std's randomly seeded hasher; no crate needed for a test id).

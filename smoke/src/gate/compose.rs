@@ -172,27 +172,19 @@ impl Project {
         env: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<Output, CommandError> {
-        let mut args: Vec<String> =
-            vec!["run".into(), "--rm".into(), "--no-deps".into(), "-T".into()];
-        for (key, _) in env {
-            // Pass the name only: the value travels in the environment, never on a command line.
-            args.push("-e".into());
-            args.push((*key).to_owned());
-        }
-        args.push(service.to_owned());
-        args.extend(command.iter().cloned());
-        let shown = format!("docker compose {}", describe(&args));
-        let mut cmd = self.command(&args);
-        for (key, value) in env {
-            cmd.env(key, value);
-        }
-        run_command(cmd, &shown, timeout).await
+        self.one_shot(
+            &["run", "--rm", "--no-deps", "-T"],
+            service,
+            command,
+            env,
+            timeout,
+        )
+        .await
     }
 
-    /// Runs a one-shot command in the running container of `service` (`exec -T`), with `env`
-    /// passed by name only (the values travel in the environment, never on a command line).
-    /// A fresh container (`run_rm`) costs some 0.7 s more per command: the gate runs its
-    /// operations here when the service is up, as `ci/deploy.sh` does.
+    /// Runs a one-shot command in the running container of `service` (`exec -T`). A fresh
+    /// container (`run_rm`) costs some 0.7 s more per command: the gate runs its operations
+    /// here when the service is up, as `ci/deploy.sh` does.
     pub async fn exec_env(
         &self,
         service: &str,
@@ -200,7 +192,21 @@ impl Project {
         env: &[(&str, &str)],
         timeout: Duration,
     ) -> Result<Output, CommandError> {
-        let mut args: Vec<String> = vec!["exec".into(), "-T".into()];
+        self.one_shot(&["exec", "-T"], service, command, env, timeout)
+            .await
+    }
+
+    /// `docker compose VERB... [-e NAME]... SERVICE COMMAND...`: each variable passed by name
+    /// only, its value in the environment, never on a command line.
+    async fn one_shot(
+        &self,
+        verb: &[&str],
+        service: &str,
+        command: &[String],
+        env: &[(&str, &str)],
+        timeout: Duration,
+    ) -> Result<Output, CommandError> {
+        let mut args: Vec<String> = verb.iter().map(|a| (*a).to_owned()).collect();
         for (key, _) in env {
             args.push("-e".into());
             args.push((*key).to_owned());
