@@ -287,19 +287,26 @@ impl Session {
     }
 
     /// Opens `url` in a new tab and runs the step there. A visit whose requests the browser
-    /// aborted because the machine's network changed is made again, up to twice: on a
-    /// machine running containers, every network compose creates or removes is such a change
-    /// (`net::ERR_NETWORK_CHANGED`), which says nothing about the site.
+    /// aborted because the machine's network changed is made again, after a pause that
+    /// doubles each time (see [`network_change_pause`]): on a machine running containers,
+    /// every network compose creates or removes, and every container it starts, is such a
+    /// change (`net::ERR_NETWORK_CHANGED`), which says nothing about the site. They come in
+    /// bursts (a `compose up` of another run is several in a few seconds), so visiting again
+    /// at once lands in the same burst.
     pub async fn visit(&self, url: &url::Url, step: &BrowserStep, captures: &Captures) -> Visit {
-        const ATTEMPTS: usize = 3;
         let mut earlier = Vec::new();
         let mut attempt = 1;
         let mut visit = self.visit_once(url, step, captures).await;
-        while attempt < ATTEMPTS && visit.network_changed() {
+        while visit.network_changed() {
+            let Some(pause) = network_change_pause(attempt) else {
+                break;
+            };
             earlier.push(format!(
-                "attempt {attempt}: the machine's network changed under the browser (net::ERR_NETWORK_CHANGED); visiting again"
+                "attempt {attempt}: the machine's network changed under the browser (net::ERR_NETWORK_CHANGED); visiting again in {} ms",
+                pause.as_millis()
             ));
             earlier.append(&mut visit.journal);
+            tokio::time::sleep(pause).await;
             attempt += 1;
             visit = self.visit_once(url, step, captures).await;
         }
@@ -407,6 +414,15 @@ impl Session {
             screenshot,
         }
     }
+}
+
+/// How long to wait before visiting again after attempt `attempt` (1-based) was spoiled by a
+/// change of the machine's network, or `None` when that was the last attempt: 0.5 s, 1 s,
+/// 2 s, then 4 s, six attempts and 7.5 s of pauses in all, enough to outlast the burst of
+/// changes a `compose up` or `down` next door makes on a loaded machine.
+pub(crate) fn network_change_pause(attempt: usize) -> Option<Duration> {
+    const ATTEMPTS: usize = 6;
+    (attempt < ATTEMPTS).then(|| Duration::from_millis(500 << (attempt - 1).min(3)))
 }
 
 /// What a visit saw.

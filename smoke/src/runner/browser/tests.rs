@@ -308,6 +308,9 @@ async fn without_a_browser_the_browser_checks_are_skipped_with_a_note() {
 struct TlsListener {
     tcp: tokio::net::TcpListener,
     acceptor: tokio_rustls::TlsAcceptor,
+    /// Before the first handshake, change the machine's network (a bridge of this name) and
+    /// let the browser's connection wait a moment.
+    hold_first: Option<String>,
 }
 
 impl axum::serve::Listener for TlsListener {
@@ -319,6 +322,11 @@ impl axum::serve::Listener for TlsListener {
             let Ok((tcp, addr)) = self.tcp.accept().await else {
                 continue;
             };
+            if let Some(name) = self.hold_first.take() {
+                let change = tokio::task::spawn_blocking(move || change_the_network(&name));
+                tokio::time::sleep(std::time::Duration::from_millis(3000)).await;
+                let _ = change.await;
+            }
             if let Ok(tls) = self.acceptor.accept(tcp).await {
                 return (tls, addr);
             }
@@ -332,7 +340,7 @@ impl axum::serve::Listener for TlsListener {
 
 /// Serves `page` over HTTPS as `https://shop.test:PORT/`; returns that URL and the
 /// certificate (PEM).
-async fn serve_https(page: String) -> (url::Url, Vec<u8>) {
+async fn serve_https(page: String, hold_first: Option<String>) -> (url::Url, Vec<u8>) {
     use tokio_rustls::rustls;
     let key = rcgen::KeyPair::generate().expect("a key");
     let cert = rcgen::CertificateParams::new(vec!["shop.test".to_owned()])
@@ -357,6 +365,7 @@ async fn serve_https(page: String) -> (url::Url, Vec<u8>) {
     let listener = TlsListener {
         tcp,
         acceptor: tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)),
+        hold_first,
     };
     let page: &'static str = Box::leak(page.into_boxed_str());
     let app = Router::new().route("/", get(move || async move { html(page) }));
@@ -380,7 +389,7 @@ async fn an_https_page_loading_a_script_over_http_fails_as_mixed_content() {
         r#"<!doctype html><h1>Shop</h1><script src="http://shop.test:{}/app.js"></script>"#,
         plain.port().expect("a port")
     );
-    let (base, pem) = serve_https(page).await;
+    let (base, pem) = serve_https(page, None).await;
     let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.mixed\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
     let suite =
         crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
@@ -512,4 +521,87 @@ fn a_launcher_script_is_looked_through_only_when_it_runs_the_headless_shell() {
         binary_there.then(|| PathBuf::from(super::DEBIAN_HEADLESS_SHELL))
     );
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn a_spoiled_visit_is_made_again_after_pauses_that_double() {
+    let pauses: Vec<u128> = (1..10)
+        .map_while(super::network_change_pause)
+        .map(|p| p.as_millis())
+        .collect();
+    assert_eq!(pauses, [500, 1000, 2000, 4000, 4000]);
+}
+
+/// Makes a real change of this machine's network, as a `compose up` next door does when it
+/// creates a network: a bridge with an address, up for half a second, then removed. `Err`
+/// says why it cannot (not root, no `ip`).
+fn change_the_network(name: &str) -> Result<(), String> {
+    let ip = |args: &[&str]| -> Result<(), String> {
+        let out = std::process::Command::new("ip")
+            .args(args)
+            .output()
+            .map_err(|e| format!("`ip` did not run: {e}"))?;
+        if out.status.success() {
+            Ok(())
+        } else {
+            Err(format!(
+                "`ip {}` failed: {}",
+                args.join(" "),
+                String::from_utf8_lossy(&out.stderr).trim()
+            ))
+        }
+    };
+    ip(&["link", "add", name, "type", "bridge"])?;
+    let changed = ip(&["addr", "add", "198.18.254.1/32", "dev", name])
+        .and_then(|()| ip(&["link", "set", name, "up"]));
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let removed = ip(&["link", "del", name]);
+    changed.and(removed)
+}
+
+/// On a machine running containers, a connection the browser is still making when the
+/// machine's network changes (here: its TLS handshake, held by the server) is aborted with
+/// `net::ERR_NETWORK_CHANGED`, whatever the site. The visit is made again and passes, and its
+/// log says why it was made twice.
+#[tokio::test]
+async fn a_visit_the_machines_network_change_spoiled_is_made_again_and_passes() {
+    let Some(executable) = browser("network_change") else {
+        return;
+    };
+    let name = format!("smk{}", std::process::id() % 100_000);
+    if let Err(why) = change_the_network(&name) {
+        eprintln!("SKIPPED `network_change`: it changes this machine's network and {why}.");
+        return;
+    }
+    let (base, pem) = serve_https("<!doctype html><h1>Shop</h1>".to_owned(), Some(name)).await;
+    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.home\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
+    let suite =
+        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
+    let evidence =
+        std::env::temp_dir().join(format!("smoke-browser-test-network-{}", std::process::id()));
+    let mut target = Target::new(base);
+    target.browser = Some(executable);
+    target.connect_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
+    target.ca_cert_pem = Some(pem);
+    target.evidence_dir = evidence.clone();
+    target.screenshots = true;
+    let report = run_until(
+        &suite,
+        &target,
+        &Selection::All,
+        &NoProgress,
+        std::future::pending(),
+    )
+    .await;
+    let log = std::fs::read_to_string(evidence.join("browser.home.log")).unwrap_or_default();
+    let _ = std::fs::remove_dir_all(&evidence);
+    assert!(
+        matches!(outcome(&report, "browser.home"), Outcome::Passed),
+        "{report:#?}"
+    );
+    assert!(
+        log.contains("attempt 1: the machine's network changed under the browser")
+            && log.contains("net::ERR_NETWORK_CHANGED"),
+        "the first visit was not spoiled, so this test proves nothing about visiting again:\n{log}"
+    );
 }
