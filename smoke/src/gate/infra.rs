@@ -62,6 +62,10 @@ pub const PENDING_MIGRATIONS: &str = "infra.health_reports_pending_migrations";
 pub const RESTART_POLICIES: &str = "infra.restart_policies";
 pub const NAMED_VOLUMES: &str = "infra.data_on_named_volumes";
 pub const DATA_SURVIVES: &str = "infra.data_survives_recreation";
+/// How long the health endpoint gets to answer 200 after the stateful services' recreation.
+const BACK_WITHIN: Duration = Duration::from_secs(60);
+/// How long the health endpoint gets to answer 200 after its dependency came back.
+const RECOVERED_WITHIN: Duration = Duration::from_secs(90);
 
 /// The built-in checks, with what each proves: `smoke gate --list-infra` and the docs.
 pub const BUILT_IN: &[(&str, &str)] = &[
@@ -728,6 +732,30 @@ pub async fn data_survives_recreation(
         return None;
     }
     let started = Instant::now();
+    if let Err(err) = recreate_stateful(spec, project).await {
+        return Some(Assertion::broken(DATA_SURVIVES, started, &err));
+    }
+    let back = poll(
+        client,
+        health_url,
+        BACK_WITHIN,
+        |status| status == 200,
+        empty_again(empty),
+    )
+    .await;
+    Some(match back {
+        Ok(_) => Assertion::pass(DATA_SURVIVES, started),
+        Err(last) => Assertion::fail(
+            DATA_SURVIVES,
+            started,
+            not_back(spec, health_url, BACK_WITHIN, last),
+        ),
+    })
+}
+
+/// Recreates the stateful services: new containers on the same named volumes, anonymous ones
+/// renewed, as a redeploy or a host move would.
+async fn recreate_stateful(spec: &StackSpec, project: &Project) -> Result<(), CommandError> {
     let mut args: Vec<String> = [
         "up",
         "--detach",
@@ -739,41 +767,162 @@ pub async fn data_survives_recreation(
     .map(String::from)
     .to_vec();
     // No `--wait`: the old container is gone once `up -d` returns, and what must come back is
-    // the health endpoint with the data (polled below), not the container's own healthcheck,
+    // the health endpoint with the data (polled after), not the container's own healthcheck,
     // whose first run after the recreation is one `interval` away (seconds of nothing).
     args.extend(spec.stateful.iter().map(|s| s.service.clone()));
-    if let Err(err) = project.run_ok(&args, Duration::from_secs(120)).await {
-        return Some(Assertion::broken(DATA_SURVIVES, started, &err));
-    }
+    project
+        .run_ok(&args, Duration::from_secs(120))
+        .await
+        .map(|_| ())
+}
+
+/// [`DATA_SURVIVES`] failed: after the recreation the endpoint never answered 200 (`last`).
+fn not_back(spec: &StackSpec, health_url: &url::Url, within: Duration, last: String) -> Failure {
     let services: Vec<&str> = spec.stateful.iter().map(|s| s.service.as_str()).collect();
+    Failure {
+        title: format!(
+            "after recreating `{}`, the health endpoint did not come back",
+            services.join("`, `")
+        ),
+        request: Some(format!("GET {}", health_url.path())),
+        expected: format!(
+            "status 200 again within {}s, with the data the stack had",
+            within.as_secs()
+        ),
+        actual: last,
+        hint: Some(
+            "the data lived in the container: mount a named volume at the service's data directory; if the answer names pending migrations, the database came back empty".into(),
+        ),
+        ..Failure::default()
+    }
+}
+
+/// [`HEALTH_NOTICES_DB_DOWN`] failed: with `dependency` stopped, the endpoint kept answering
+/// something else than `want` (`last`).
+fn not_noticed(dependency: &str, want: u16, health_url: &url::Url, last: String) -> Failure {
+    Failure {
+        request: None,
+        title: format!("the health endpoint did not notice `{dependency}` was stopped"),
+        expected: format!(
+            "`GET {}` answers {want} while `{dependency}` is stopped",
+            health_url.path()
+        ),
+        actual: last,
+        excerpt: None,
+        hint: Some(
+            "the health view must query the database on every call and answer 503 when it cannot"
+                .into(),
+        ),
+        ..Failure::default()
+    }
+}
+
+/// [`HEALTH_NOTICES_DB_DOWN`] failed: `dependency` came back, the endpoint did not (`last`).
+fn not_recovered(dependency: &str, health_url: &url::Url, last: String) -> Failure {
+    Failure {
+        request: None,
+        title: format!("the health endpoint did not recover after `{dependency}` came back"),
+        expected: format!(
+            "`GET {}` answers 200 again within {}s",
+            health_url.path(),
+            RECOVERED_WITHIN.as_secs()
+        ),
+        actual: last,
+        excerpt: None,
+        hint: Some(
+            "the backend must reconnect to the database by itself (stale connections?)".into(),
+        ),
+        ..Failure::default()
+    }
+}
+
+/// [`HEALTH_NOTICES_DB_DOWN`] and [`DATA_SURVIVES`] in one outage, when the health endpoint's
+/// dependency is a stateful service (`None` otherwise): it is stopped (the endpoint must
+/// answer `down_status`), then brought back recreated on its volumes (the endpoint must
+/// answer 200 again, with the data). The recreation is the restart the first check needs,
+/// and a harder one (a new container at a new address), so the gate pays for one stop and
+/// one start of the database instead of two of each.
+///
+/// Coming back with an empty database fails only [`DATA_SURVIVES`]: the endpoint then
+/// rightly names pending migrations. Not coming back at all fails both, as the two checks run
+/// one after the other would.
+pub async fn outage_then_recreation(
+    spec: &StackSpec,
+    project: &Project,
+    client: &reqwest::Client,
+    health_url: &url::Url,
+    empty: Option<&Answer>,
+) -> Option<[Assertion; 2]> {
+    let dependency = spec.health.dependency.as_ref()?;
+    if !spec.stateful.iter().any(|s| &s.service == dependency) {
+        return None;
+    }
+    let started = Instant::now();
+    let want = spec.health.down_status;
+    if let Err(err) = project
+        .run_ok(["stop", dependency.as_str()], Duration::from_secs(60))
+        .await
+    {
+        return Some([
+            Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err),
+            Assertion::broken(DATA_SURVIVES, started, &err),
+        ]);
+    }
+    let down = poll_until(client, health_url, Duration::from_secs(20), |status| {
+        status == want
+    })
+    .await;
+    let recreated = Instant::now();
+    if let Err(err) = recreate_stateful(spec, project).await {
+        let health = match down {
+            Err(last) => Assertion::fail(
+                HEALTH_NOTICES_DB_DOWN,
+                started,
+                not_noticed(dependency, want, health_url, last),
+            ),
+            Ok(_) => Assertion::broken(HEALTH_NOTICES_DB_DOWN, started, &err),
+        };
+        return Some([health, Assertion::broken(DATA_SURVIVES, recreated, &err)]);
+    }
+    let emptied = std::sync::atomic::AtomicBool::new(false);
+    let empty_rule = empty_again(empty);
     let back = poll(
         client,
         health_url,
-        Duration::from_secs(60),
+        RECOVERED_WITHIN,
         |status| status == 200,
-        empty_again(empty),
+        |status, body| {
+            let why = empty_rule(status, body);
+            if why.is_some() {
+                emptied.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+            why
+        },
     )
     .await;
-    Some(match back {
-        Ok(_) => Assertion::pass(DATA_SURVIVES, started),
+    let data = match &back {
+        Ok(_) => Assertion::pass(DATA_SURVIVES, recreated),
         Err(last) => Assertion::fail(
             DATA_SURVIVES,
-            started,
-            Failure {
-                title: format!(
-                    "after recreating `{}`, the health endpoint did not come back",
-                    services.join("`, `")
-                ),
-                request: Some(format!("GET {}", health_url.path())),
-                expected: "status 200 again within 60s, with the data the stack had".into(),
-                actual: last,
-                hint: Some(
-                    "the data lived in the container: mount a named volume at the service's data directory; if the answer names pending migrations, the database came back empty".into(),
-                ),
-                ..Failure::default()
-            },
+            recreated,
+            not_back(spec, health_url, RECOVERED_WITHIN, last.clone()),
         ),
-    })
+    };
+    let came_back_empty = emptied.load(std::sync::atomic::Ordering::Relaxed);
+    let health = match (down, back) {
+        (Err(last), _) => Assertion::fail(
+            HEALTH_NOTICES_DB_DOWN,
+            started,
+            not_noticed(dependency, want, health_url, last),
+        ),
+        (Ok(_), Err(last)) if !came_back_empty => Assertion::fail(
+            HEALTH_NOTICES_DB_DOWN,
+            started,
+            not_recovered(dependency, health_url, last),
+        ),
+        (Ok(_), _) => Assertion::pass(HEALTH_NOTICES_DB_DOWN, started),
+    };
+    Some([health, data])
 }
 
 /// Stops the health endpoint's dependency, expects the endpoint to say so, starts it again and
@@ -804,34 +953,13 @@ pub async fn health_notices_dependency(
         .run_ok(["start", dependency.as_str()], Duration::from_secs(60))
         .await;
     let recovered = match &start {
-        Ok(_) => {
-            poll_until(client, health_url, Duration::from_secs(90), |status| {
-                status == 200
-            })
-            .await
-        }
+        Ok(_) => poll_until(client, health_url, RECOVERED_WITHIN, |status| status == 200).await,
         Err(err) => Err(format!("`docker compose start {dependency}` failed: {err}")),
     };
     let failure = match (down, recovered) {
         (Ok(_), Ok(_)) => None,
-        (Err(last), _) => Some(Failure {
-            request: None,
-            title: format!("the health endpoint did not notice `{dependency}` was stopped"),
-            expected: format!("`GET {}` answers {want} while `{dependency}` is stopped", health_url.path()),
-            actual: last,
-            excerpt: None,
-            hint: Some("the health view must query the database on every call and answer 503 when it cannot".into()),
-            ..Failure::default()
-        }),
-        (Ok(_), Err(last)) => Some(Failure {
-            request: None,
-            title: format!("the health endpoint did not recover after `{dependency}` came back"),
-            expected: format!("`GET {}` answers 200 again within 90s", health_url.path()),
-            actual: last,
-            excerpt: None,
-            hint: Some("the backend must reconnect to the database by itself (stale connections?)".into()),
-            ..Failure::default()
-        }),
+        (Err(last), _) => Some(not_noticed(dependency, want, health_url, last)),
+        (Ok(_), Err(last)) => Some(not_recovered(dependency, health_url, last)),
     };
     Some(match failure {
         None => Assertion::pass(HEALTH_NOTICES_DB_DOWN, started),

@@ -494,14 +494,34 @@ async fn drive(
             });
         }
     } else if let Some((client, health_url)) = &health {
-        if stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
+        let both = if stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
+            && stack.spec.disabled(infra::DATA_SURVIVES).is_none()
+        {
+            infra::outage_then_recreation(
+                &stack.spec,
+                &stack.project,
+                client,
+                health_url,
+                empty_database.as_ref(),
+            )
+            .await
+        } else {
+            None
+        };
+        for assertion in both.iter().flatten() {
+            push(report, assertion);
+        }
+        // Otherwise (one of them turned off, or a dependency that keeps no data), each alone.
+        if both.is_none()
+            && stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
             && let Some(assertion) =
                 infra::health_notices_dependency(&stack.spec, &stack.project, client, health_url)
                     .await
         {
             push(report, &assertion);
         }
-        if stack.spec.disabled(infra::DATA_SURVIVES).is_none()
+        if both.is_none()
+            && stack.spec.disabled(infra::DATA_SURVIVES).is_none()
             && let Some(assertion) = infra::data_survives_recreation(
                 &stack.spec,
                 &stack.project,
