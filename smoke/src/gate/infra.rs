@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use super::compose::{CommandError, ComposeConfig, Project, PsEntry, tail};
 use super::engine::Engine;
-use super::spec::StackSpec;
+use super::spec::{CommandAssertion, StackSpec};
 use crate::report::Failure;
 use crate::secret::mask;
 
@@ -282,63 +282,109 @@ async fn read_only_rest(
     if !spec.stateful.is_empty() {
         results.push(named_volumes(spec, config, started));
     }
-    let commands =
-        futures::future::join_all(spec.command_assertions.iter().map(|assertion| async move {
-            let started = Instant::now();
-            match project
-                .exec(
-                    &assertion.service,
-                    &assertion.command,
-                    Duration::from_secs(120),
-                )
-                .await
-            {
-                Ok(out) if out.success => Assertion::pass(&assertion.name, started),
-                Ok(out) if assertion.allowed(&out.combined()).is_ok() => {
-                    Assertion::pass(&assertion.name, started)
-                }
-                Ok(out) => Assertion::fail(
-                    &assertion.name,
-                    started,
-                    Failure {
-                        request: None,
-                        title: format!(
-                            "`{}` failed in `{}`",
-                            assertion.command.join(" "),
-                            assertion.service
-                        ),
-                        expected: if assertion.allow.is_empty() {
-                            "exit status 0".into()
-                        } else {
-                            format!(
-                                "exit status 0, or only the allowed ids {}",
-                                backticked(assertion.allow.keys())
-                            )
-                        },
-                        actual: {
-                            let status = match out.code {
-                                Some(code) => format!("exit status {code}"),
-                                None => "killed by a signal".into(),
-                            };
-                            match assertion.allowed(&out.combined()) {
-                                Err(refused) if !refused.is_empty() => {
-                                    format!("{status}, reporting {}", backticked(&refused))
-                                }
-                                _ => status,
-                            }
-                        },
-                        excerpt: Some(tail(&out.combined(), 20)),
-                        hint: assertion.hint.clone(),
-                        ..Failure::default()
-                    },
-                ),
-                Err(err) => Assertion::broken(&assertion.name, started, &err),
-            }
-        }))
-        .await;
-    results.extend(commands);
+    let later = spec.command_assertions.iter().filter(|a| !a.while_starting);
+    results.extend(command_assertions(project, later).await);
     results.extend(required);
     results
+}
+
+/// Runs each `[[command_assertions]]` entry in its running service (`exec -T`, 2 minutes at
+/// most), all at once.
+async fn command_assertions<'a>(
+    project: &Project,
+    assertions: impl Iterator<Item = &'a CommandAssertion>,
+) -> Vec<Assertion> {
+    futures::future::join_all(assertions.map(|assertion| async move {
+        let started = Instant::now();
+        match project
+            .exec(
+                &assertion.service,
+                &assertion.command,
+                Duration::from_secs(120),
+            )
+            .await
+        {
+            Ok(out) if out.success => Assertion::pass(&assertion.name, started),
+            Ok(out) if assertion.allowed(&out.combined()).is_ok() => {
+                Assertion::pass(&assertion.name, started)
+            }
+            Ok(out) => Assertion::fail(
+                &assertion.name,
+                started,
+                Failure {
+                    request: None,
+                    title: format!(
+                        "`{}` failed in `{}`",
+                        assertion.command.join(" "),
+                        assertion.service
+                    ),
+                    expected: if assertion.allow.is_empty() {
+                        "exit status 0".into()
+                    } else {
+                        format!(
+                            "exit status 0, or only the allowed ids {}",
+                            backticked(assertion.allow.keys())
+                        )
+                    },
+                    actual: {
+                        let status = match out.code {
+                            Some(code) => format!("exit status {code}"),
+                            None => "killed by a signal".into(),
+                        };
+                        match assertion.allowed(&out.combined()) {
+                            Err(refused) if !refused.is_empty() => {
+                                format!("{status}, reporting {}", backticked(&refused))
+                            }
+                            _ => status,
+                        }
+                    },
+                    excerpt: Some(tail(&out.combined(), 20)),
+                    hint: assertion.hint.clone(),
+                    ..Failure::default()
+                },
+            ),
+            Err(err) => Assertion::broken(&assertion.name, started, &err),
+        }
+    }))
+    .await
+}
+
+/// The `[[command_assertions]]` marked `while_starting`, each run as soon as a container of
+/// its service is running (`compose ps`, every 500 ms, for `up_timeout` at most), while `up`
+/// still waits for the stack's healthchecks. Run beside `up`, and dropped with it when the
+/// stack fails to start.
+pub async fn command_assertions_while_starting(
+    spec: &StackSpec,
+    project: &Project,
+) -> Vec<Assertion> {
+    let early: Vec<&CommandAssertion> = spec
+        .command_assertions
+        .iter()
+        .filter(|a| a.while_starting)
+        .collect();
+    if early.is_empty() {
+        return Vec::new();
+    }
+    let started = Instant::now();
+    let deadline = Duration::from_secs(spec.up_timeout);
+    let mut waiting: Vec<&str> = early.iter().map(|a| a.service.as_str()).collect();
+    waiting.sort_unstable();
+    waiting.dedup();
+    while !waiting.is_empty() && started.elapsed() < deadline {
+        if let Ok(entries) = project.ps().await {
+            waiting.retain(|service| {
+                !entries
+                    .iter()
+                    .any(|e| e.service == *service && e.state == "running")
+            });
+        }
+        if !waiting.is_empty() {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+    // A service not running by the deadline: its assertions run anyway, and `exec` says why
+    // they cannot.
+    command_assertions(project, early.into_iter()).await
 }
 
 fn published_ports(

@@ -368,10 +368,24 @@ async fn drive(
     }
     phases.push("build", t.elapsed());
 
-    // up
+    // up, and beside it the command assertions that need only a running container of their
+    // service (`while_starting`): the stack's healthchecks leave the machine idle for seconds.
     let t = Instant::now();
     progress.note("gate: starting the stack");
-    let up = stack.up().await;
+    let (spec, project) = (stack.spec.clone(), stack.project.clone());
+    let early = infra::command_assertions_while_starting(&spec, &project);
+    tokio::pin!(early);
+    let mut early_done: Option<Vec<Assertion>> = None;
+    let up = {
+        let up = stack.up();
+        tokio::pin!(up);
+        loop {
+            tokio::select! {
+                up = &mut up => break up,
+                done = &mut early, if early_done.is_none() => early_done = Some(done),
+            }
+        }
+    };
     phases.push("up", t.elapsed());
     if let Err(err) = up {
         return Verdict::StackFailed(error_chain(&err));
@@ -420,7 +434,16 @@ async fn drive(
     // migrate (and the other one-shot operations)
     let t = Instant::now();
     progress.note("gate: running the one-shot operations");
-    let operations = stack.operations().await;
+    let operations = {
+        let operations = stack.operations();
+        tokio::pin!(operations);
+        loop {
+            tokio::select! {
+                operations = &mut operations => break operations,
+                done = &mut early, if early_done.is_none() => early_done = Some(done),
+            }
+        }
+    };
     phases.push("migrate", t.elapsed());
     for op in &operations {
         let result = operation_result(op);
@@ -465,7 +488,14 @@ async fn drive(
     // checks: the smoke suite beside the read-only assertions, then the destructive ones.
     let t = Instant::now();
     let never = std::future::pending::<()>();
-    let (smoke, assertions) = tokio::join!(
+    // The `while_starting` command assertions not finished by now finish beside the checks.
+    let early = async {
+        match early_done.take() {
+            Some(done) => done,
+            None => (&mut early).await,
+        }
+    };
+    let (smoke, assertions, early) = tokio::join!(
         runner::run_until(suite, &target, &options.selection, progress, never),
         infra::read_only(
             &stack.spec,
@@ -474,11 +504,12 @@ async fn drive(
             stack.infra.as_ref(),
             &stack.config
         ),
+        early,
     );
     report.checks.extend(smoke.checks);
     report.notes.extend(smoke.notes);
     report.leftovers.extend(smoke.leftovers);
-    for assertion in &assertions {
+    for assertion in assertions.iter().chain(&early) {
         push(report, assertion);
     }
     let destructive = [infra::HEALTH_NOTICES_DB_DOWN, infra::DATA_SURVIVES];

@@ -331,6 +331,13 @@ pub struct CommandAssertion {
     /// every id in its output is allowed, the assertion passes; an id not listed fails it.
     #[serde(default)]
     pub allow: BTreeMap<String, String>,
+    /// Run it as soon as the service's container is running, while the rest of the stack is
+    /// still starting (default: with the checks, once the stack is up and migrated). For a
+    /// command that reads only code and settings (`check --deploy`, `makemigrations
+    /// --check`): it then runs while the stack's healthchecks leave the machine idle, and
+    /// costs the gate no time of its own. A command that reads the database must not.
+    #[serde(default)]
+    pub while_starting: bool,
 }
 
 impl CommandAssertion {
