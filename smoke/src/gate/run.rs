@@ -376,16 +376,7 @@ async fn drive(
     let early = infra::command_assertions_while_starting(&spec, &project);
     tokio::pin!(early);
     let mut early_done: Option<Vec<Assertion>> = None;
-    let up = {
-        let up = stack.up();
-        tokio::pin!(up);
-        loop {
-            tokio::select! {
-                up = &mut up => break up,
-                done = &mut early, if early_done.is_none() => early_done = Some(done),
-            }
-        }
-    };
+    let up = driving(stack.up(), early.as_mut(), &mut early_done).await;
     phases.push("up", t.elapsed());
     if let Err(err) = up {
         return Verdict::StackFailed(error_chain(&err));
@@ -434,16 +425,7 @@ async fn drive(
     // migrate (and the other one-shot operations)
     let t = Instant::now();
     progress.note("gate: running the one-shot operations");
-    let operations = {
-        let operations = stack.operations();
-        tokio::pin!(operations);
-        loop {
-            tokio::select! {
-                operations = &mut operations => break operations,
-                done = &mut early, if early_done.is_none() => early_done = Some(done),
-            }
-        }
-    };
+    let operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
     phases.push("migrate", t.elapsed());
     for op in &operations {
         let result = operation_result(op);
@@ -584,6 +566,22 @@ async fn drive(
         Some(why) => Verdict::NeverReady(why),
         None if report.passed() => Verdict::Passed,
         None => Verdict::Failed,
+    }
+}
+
+/// Awaits `main`, driving `side` meanwhile: once `side` finishes, its output is kept in
+/// `done` (and `side` is not polled again).
+async fn driving<T, S: Future>(
+    main: impl Future<Output = T>,
+    mut side: std::pin::Pin<&mut S>,
+    done: &mut Option<S::Output>,
+) -> T {
+    tokio::pin!(main);
+    loop {
+        tokio::select! {
+            out = &mut main => return out,
+            out = &mut side, if done.is_none() => *done = Some(out),
+        }
     }
 }
 

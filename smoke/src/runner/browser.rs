@@ -418,7 +418,7 @@ impl Session {
 
 /// How long to wait before visiting again after attempt `attempt` (1-based) was spoiled by a
 /// change of the machine's network, or `None` when that was the last attempt: 0.5 s, 1 s,
-/// 2 s, then 4 s, six attempts and 7.5 s of pauses in all, enough to outlast the burst of
+/// 2 s, 4 s, 4 s: six attempts and 11.5 s of pauses in all, enough to outlast the burst of
 /// changes a `compose up` or `down` next door makes on a loaded machine.
 pub(crate) fn network_change_pause(attempt: usize) -> Option<Duration> {
     const ATTEMPTS: usize = 6;

@@ -23,6 +23,10 @@ const APP: &str = r#"fetch("/api/items/").then((r) => r.json()).then((items) => 
   ul.replaceChildren(...items.map((i) => { const li = document.createElement("li"); li.className = "item"; li.textContent = i; return li; }));
 });"#;
 
+/// One check: the home page shows "Shop".
+const HOME: &str =
+    "[[checks]]\nname = \"browser.home\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
+
 const FORM: &str = r#"<!doctype html><html><head><meta charset="utf-8"><title>Form</title></head>
 <body><form id="f"><input id="name" autocomplete="off"><button id="go">Go</button></form><p id="out" hidden></p>
 <script>
@@ -123,9 +127,6 @@ fn browser(test: &str) -> Option<PathBuf> {
 async fn run(test: &str, checks: &str, screenshots: bool) -> Option<(RunReport, PathBuf)> {
     let executable = browser(test)?;
     let base = serve().await;
-    let text = format!("version = 1\nname = \"shop\"\n{checks}");
-    let suite = crate::catalog::parse(&text, std::path::Path::new("checks.toml"))
-        .expect("the test's checks parse");
     let evidence =
         std::env::temp_dir().join(format!("smoke-browser-test-{test}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&evidence);
@@ -133,15 +134,22 @@ async fn run(test: &str, checks: &str, screenshots: bool) -> Option<(RunReport, 
     target.browser = Some(executable);
     target.evidence_dir = evidence.clone();
     target.screenshots = screenshots;
-    let report = run_until(
+    Some((run_on(&target, checks).await, evidence))
+}
+
+/// Runs the `[[checks]]` entries `checks` against `target`.
+async fn run_on(target: &Target, checks: &str) -> RunReport {
+    let text = format!("version = 1\nname = \"shop\"\n{checks}");
+    let suite = crate::catalog::parse(&text, std::path::Path::new("checks.toml"))
+        .expect("the test's checks parse");
+    run_until(
         &suite,
-        &target,
+        target,
         &Selection::All,
         &NoProgress,
         std::future::pending(),
     )
-    .await;
-    Some((report, evidence))
+    .await
 }
 
 fn outcome<'a>(report: &'a RunReport, name: &str) -> &'a Outcome {
@@ -276,19 +284,8 @@ browser = { path = "/form/", wait_for = "li[" }
 
 #[tokio::test]
 async fn without_a_browser_the_browser_checks_are_skipped_with_a_note() {
-    let base = serve().await;
-    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.home\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
-    let suite =
-        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
-    let target = Target::new(base);
-    let report = run_until(
-        &suite,
-        &target,
-        &Selection::All,
-        &NoProgress,
-        std::future::pending(),
-    )
-    .await;
+    let target = Target::new(serve().await);
+    let report = run_on(&target, HOME).await;
     assert_eq!(
         outcome(&report, "browser.home"),
         &Outcome::Skipped(SkipReason::NeedsBrowser)
@@ -390,9 +387,6 @@ async fn an_https_page_loading_a_script_over_http_fails_as_mixed_content() {
         plain.port().expect("a port")
     );
     let (base, pem) = serve_https(page, None).await;
-    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.mixed\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
-    let suite =
-        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
     let evidence =
         std::env::temp_dir().join(format!("smoke-browser-test-mixed-{}", std::process::id()));
     let mut target = Target::new(base);
@@ -400,14 +394,7 @@ async fn an_https_page_loading_a_script_over_http_fails_as_mixed_content() {
     target.connect_ip = Some(std::net::IpAddr::V4(std::net::Ipv4Addr::LOCALHOST));
     target.ca_cert_pem = Some(pem);
     target.evidence_dir = evidence.clone();
-    let report = run_until(
-        &suite,
-        &target,
-        &Selection::All,
-        &NoProgress,
-        std::future::pending(),
-    )
-    .await;
+    let report = run_on(&target, &HOME.replace("browser.home", "browser.mixed")).await;
     let failure = failure_of(&report, "browser.mixed");
     assert!(failure.contains("mixed content"), "{failure}");
     let _ = std::fs::remove_dir_all(&evidence);
@@ -574,9 +561,6 @@ async fn a_visit_the_machines_network_change_spoiled_is_made_again_and_passes() 
         return;
     }
     let (base, pem) = serve_https("<!doctype html><h1>Shop</h1>".to_owned(), Some(name)).await;
-    let text = "version = 1\nname = \"shop\"\n[[checks]]\nname = \"browser.home\"\nbrowser = { path = \"/\", wait_text = \"Shop\" }\n";
-    let suite =
-        crate::catalog::parse(text, std::path::Path::new("checks.toml")).expect("the checks parse");
     let evidence =
         std::env::temp_dir().join(format!("smoke-browser-test-network-{}", std::process::id()));
     let mut target = Target::new(base);
@@ -585,14 +569,7 @@ async fn a_visit_the_machines_network_change_spoiled_is_made_again_and_passes() 
     target.ca_cert_pem = Some(pem);
     target.evidence_dir = evidence.clone();
     target.screenshots = true;
-    let report = run_until(
-        &suite,
-        &target,
-        &Selection::All,
-        &NoProgress,
-        std::future::pending(),
-    )
-    .await;
+    let report = run_on(&target, HOME).await;
     let log = std::fs::read_to_string(evidence.join("browser.home.log")).unwrap_or_default();
     let _ = std::fs::remove_dir_all(&evidence);
     assert!(
