@@ -882,6 +882,34 @@ fn not_recovered(dependency: &str, health_url: &url::Url, last: String) -> Failu
     }
 }
 
+/// The checks that disturb the stack, run after every other: [`HEALTH_NOTICES_DB_DOWN`]
+/// and [`DATA_SURVIVES`], each unless `gate.toml` turns it off; in one outage
+/// ([`outage_then_recreation`]) when both run and the dependency is a stateful service.
+pub async fn disturbing(
+    spec: &StackSpec,
+    project: &Project,
+    client: &reqwest::Client,
+    health_url: &url::Url,
+    empty: Option<&Answer>,
+) -> Vec<Assertion> {
+    let health = spec.disabled(HEALTH_NOTICES_DB_DOWN).is_none();
+    let data = spec.disabled(DATA_SURVIVES).is_none();
+    if health
+        && data
+        && let Some(both) = outage_then_recreation(spec, project, client, health_url, empty).await
+    {
+        return both.into();
+    }
+    let mut results = Vec::new();
+    if health {
+        results.extend(health_notices_dependency(spec, project, client, health_url).await);
+    }
+    if data {
+        results.extend(data_survives_recreation(spec, project, client, health_url, empty).await);
+    }
+    results
+}
+
 /// [`HEALTH_NOTICES_DB_DOWN`] and [`DATA_SURVIVES`] in one outage, when the health endpoint's
 /// dependency is a stateful service (`None` otherwise): it is stopped (the endpoint must
 /// answer `down_status`), then brought back recreated on its volumes (the endpoint must

@@ -507,44 +507,16 @@ async fn drive(
             });
         }
     } else if let Some((client, health_url)) = &health {
-        let both = if stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
-            && stack.spec.disabled(infra::DATA_SURVIVES).is_none()
-        {
-            infra::outage_then_recreation(
-                &stack.spec,
-                &stack.project,
-                client,
-                health_url,
-                empty_database.as_ref(),
-            )
-            .await
-        } else {
-            None
-        };
-        for assertion in both.iter().flatten() {
+        let disturbing = infra::disturbing(
+            &stack.spec,
+            &stack.project,
+            client,
+            health_url,
+            empty_database.as_ref(),
+        )
+        .await;
+        for assertion in &disturbing {
             push(report, assertion);
-        }
-        // Otherwise (one of them turned off, or a dependency that keeps no data), each alone.
-        if both.is_none()
-            && stack.spec.disabled(infra::HEALTH_NOTICES_DB_DOWN).is_none()
-            && let Some(assertion) =
-                infra::health_notices_dependency(&stack.spec, &stack.project, client, health_url)
-                    .await
-        {
-            push(report, &assertion);
-        }
-        if both.is_none()
-            && stack.spec.disabled(infra::DATA_SURVIVES).is_none()
-            && let Some(assertion) = infra::data_survives_recreation(
-                &stack.spec,
-                &stack.project,
-                client,
-                health_url,
-                empty_database.as_ref(),
-            )
-            .await
-        {
-            push(report, &assertion);
         }
     }
     // A built-in check turned off in gate.toml is reported as such, with its reason.
