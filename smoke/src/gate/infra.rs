@@ -370,8 +370,9 @@ pub async fn command_assertions_while_starting(
     let mut waiting: Vec<&str> = early.iter().map(|a| a.service.as_str()).collect();
     waiting.sort_unstable();
     waiting.dedup();
+    let mut changes = project.changes();
     while !waiting.is_empty() && started.elapsed() < deadline {
-        if let Ok(entries) = project.ps().await {
+        if let Ok(entries) = project.states().await {
             waiting.retain(|service| {
                 !entries
                     .iter()
@@ -379,7 +380,7 @@ pub async fn command_assertions_while_starting(
             });
         }
         if !waiting.is_empty() {
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            changes.next(Duration::from_secs(1)).await;
         }
     }
     // A service not running by the deadline: its assertions run anyway, and `exec` says why

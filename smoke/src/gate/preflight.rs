@@ -128,15 +128,30 @@ pub async fn check(need: Need) -> Result<Found, Missing> {
     if !on_path("docker") {
         return Err(Missing::Cli);
     }
+    // Asked at once, judged in order: the first missing piece is the one reported.
     // `docker version` exits non-zero, saying why, when no engine answers.
-    let engine = if need >= Need::Run {
-        answered(probe(&["version", "--format", "{{.Server.Version}}"]).await)
-            .map_err(Missing::Engine)?
-    } else {
-        String::new()
+    let (engine, compose, buildx) = tokio::join!(
+        async {
+            if need >= Need::Run {
+                Some(probe(&["version", "--format", "{{.Server.Version}}"]).await)
+            } else {
+                None
+            }
+        },
+        probe(&["compose", "version", "--short"]),
+        async {
+            if need == Need::Build {
+                Some(probe(&["buildx", "version"]).await)
+            } else {
+                None
+            }
+        },
+    );
+    let engine = match engine {
+        Some(probed) => answered(probed).map_err(Missing::Engine)?,
+        None => String::new(),
     };
-    let compose =
-        answered(probe(&["compose", "version", "--short"]).await).map_err(Missing::Compose)?;
+    let compose = answered(compose).map_err(Missing::Compose)?;
     match parse_version(&compose) {
         Some(version) if version >= MIN_COMPOSE => {}
         Some(_) => return Err(Missing::ComposeTooOld(compose)),
@@ -146,10 +161,9 @@ pub async fn check(need: Need) -> Result<Found, Missing> {
             )));
         }
     }
-    let buildx = if need == Need::Build {
-        Some(answered(probe(&["buildx", "version"]).await).map_err(Missing::Buildx)?)
-    } else {
-        None
+    let buildx = match buildx {
+        Some(probed) => Some(answered(probed).map_err(Missing::Buildx)?),
+        None => None,
     };
     Ok(Found {
         engine,

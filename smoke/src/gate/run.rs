@@ -237,7 +237,14 @@ pub async fn run_gate_until(
         options
     };
 
-    match sweep::sweep_stale().await {
+    // What killed runs left is swept while this run's files are read (`compose config`):
+    // the two touch nothing of each other's.
+    let engine_described = engine.describe();
+    let (swept, prepared) = tokio::join!(
+        sweep::sweep_stale(),
+        Stack::prepare(spec, &options.overrides, &options.runs_dir, engine)
+    );
+    match swept {
         Ok(swept) if !swept.projects.is_empty() => report.notes.push(format!(
             "removed stacks left by killed runs: {} ({} containers, {} networks, {} volumes)",
             swept.projects.join(", "),
@@ -251,9 +258,8 @@ pub async fn run_gate_until(
             .push(format!("failed to sweep stale stacks: {err}")),
     }
 
-    progress.note(&format!("gate: {}", engine.describe()));
-    let mut stack = match Stack::prepare(spec, &options.overrides, &options.runs_dir, engine).await
-    {
+    progress.note(&format!("gate: {engine_described}"));
+    let mut stack = match prepared {
         Ok(stack) => stack,
         Err(err @ StackError::OutOfReach { .. }) => {
             return early_failure(report, started, Verdict::OutOfReach(error_chain(&err)));

@@ -475,25 +475,30 @@ impl Stack {
     /// `build 0ms`. Names the missing ones.
     pub async fn require_images(&self) -> Result<(), StackError> {
         let build_project = build_project_name(&self.spec.name);
-        let mut missing = Vec::new();
-        for (service, config) in &self.config.services {
+        let images = self.config.services.iter().filter_map(|(service, config)| {
             let image = match (&config.image, &config.build) {
                 (Some(image), _) => image.clone(),
                 (None, Some(_)) => {
                     format!("{build_project}-{}:{UNNAMED_BUILD_TAG}", sanitize(service))
                 }
-                (None, None) => continue,
+                (None, None) => return None,
             };
-            let found = super::compose::docker(
-                ["image", "inspect", "--format", "{{.Id}}", image.as_str()],
-                Duration::from_secs(30),
-            )
+            Some(async move {
+                let found = super::compose::docker(
+                    ["image", "inspect", "--format", "{{.Id}}", image.as_str()],
+                    Duration::from_secs(30),
+                )
+                .await
+                .is_ok_and(|out| out.success);
+                (!found).then(|| format!("`{image}` (service `{service}`)"))
+            })
+        });
+        // All asked at once, named in the services' order.
+        let missing: Vec<String> = futures::future::join_all(images)
             .await
-            .is_ok_and(|out| out.success);
-            if !found {
-                missing.push(format!("`{image}` (service `{service}`)"));
-            }
-        }
+            .into_iter()
+            .flatten()
+            .collect();
         if missing.is_empty() {
             Ok(())
         } else {
@@ -561,12 +566,14 @@ impl Stack {
             })
     }
 
-    /// Polls the stack's containers until [`judge_health`] says ready, failed, or `deadline`
-    /// is past (naming what was still waited for).
+    /// Looks at the stack's containers, again each time one changes, until [`judge_health`]
+    /// says ready, failed, or `deadline` is past (naming what was still waited for).
     async fn wait_healthy(&self, deadline: Duration) -> Result<(), String> {
         let started = std::time::Instant::now();
+        // Watched before the first look, so that no change falls between the two.
+        let mut changes = self.project.changes();
         loop {
-            let waiting = match self.project.ps().await {
+            let waiting = match self.project.states().await {
                 Ok(entries) => match judge_health(&entries) {
                     Health::Ready => return Ok(()),
                     Health::Failed(why) => return Err(why),
@@ -581,7 +588,8 @@ impl Stack {
                     waiting.join(", ")
                 ));
             }
-            tokio::time::sleep(Duration::from_millis(300)).await;
+            // A healthcheck's verdict wakes the wait at once; the second is only a safety net.
+            changes.next(Duration::from_secs(1)).await;
         }
     }
 
@@ -868,12 +876,19 @@ impl Stack {
         if let Some(infra) = &self.infra {
             infra.kill().await;
         }
+        let mut down = true;
         if let Some(compose) = self.compose.take() {
-            // Through testcontainers first; our own `down` below also removes orphans
-            // (`run --rm` leftovers of an interrupted run) and is a no-op when all is gone.
+            // Through testcontainers first. It names the project only; our own `down`, with
+            // the files, also removes orphans (`run --rm` leftovers of an interrupted run), so
+            // it runs when anything of this run is still there (always with an infrastructure
+            // project, whose network the app's containers joined).
             let _ = compose.down().await;
+            down = self.infra.is_some()
+                || !matches!(super::sweep::leftovers(&self.run_id).await, Ok(left) if left.is_empty());
         }
-        self.project.down().await?;
+        if down {
+            self.project.down().await?;
+        }
         // Last: the app project's containers had joined its network.
         if let Some(infra) = &self.infra {
             infra.down().await?;

@@ -210,42 +210,20 @@ pub async fn sweep_stale() -> Result<Swept, CommandError> {
     let filter = format!("label={LABEL_RUN}");
     let short = Duration::from_secs(30);
 
-    let containers = docker(
-        [
-            "ps",
-            "-a",
-            "--filter",
-            &filter,
-            "--format",
-            &format_for(".ID"),
-        ],
-        short,
-    )
-    .await?;
-    let networks = docker(
-        [
-            "network",
-            "ls",
-            "--filter",
-            &filter,
-            "--format",
-            &format_for(".ID"),
-        ],
-        short,
-    )
-    .await?;
-    let volumes = docker(
-        [
-            "volume",
-            "ls",
-            "--filter",
-            &filter,
-            "--format",
-            &format_for(".Name"),
-        ],
-        short,
-    )
-    .await?;
+    let (ids, names) = (format_for(".ID"), format_for(".Name"));
+    // The three listings at once: every gate run waits for them before it starts.
+    let (containers, networks, volumes) = tokio::join!(
+        docker(["ps", "-a", "--filter", &filter, "--format", &ids], short),
+        docker(
+            ["network", "ls", "--filter", &filter, "--format", &ids],
+            short
+        ),
+        docker(
+            ["volume", "ls", "--filter", &filter, "--format", &names],
+            short
+        ),
+    );
+    let (containers, networks, volumes) = (containers?, networks?, volumes?);
 
     let stale = |text: &str| -> Vec<(String, Owner)> {
         parse_owners(text)
@@ -300,23 +278,27 @@ pub async fn sweep_stale() -> Result<Swept, CommandError> {
 pub async fn leftovers(run: &str) -> Result<Vec<String>, CommandError> {
     let filter = format!("label={LABEL_RUN}={run}");
     let short = Duration::from_secs(30);
-    let mut found = Vec::new();
-    for (kind, args) in [
-        ("container", vec!["ps", "-a", "-q"]),
-        ("network", vec!["network", "ls", "-q"]),
-        ("volume", vec!["volume", "ls", "-q"]),
-    ] {
-        let mut args: Vec<&str> = args;
+    let list = |kind: &'static str, command: &'static [&'static str]| {
+        let mut args: Vec<&str> = command.to_vec();
         args.extend(["--filter", &filter]);
-        let out = docker(&args, short).await?;
-        found.extend(
-            out.stdout
-                .lines()
-                .filter(|l| !l.trim().is_empty())
-                .map(|id| format!("{kind} {id}")),
-        );
-    }
-    Ok(found)
+        async move {
+            let out = docker(&args, short).await?;
+            Ok::<_, CommandError>(
+                out.stdout
+                    .lines()
+                    .filter(|l| !l.trim().is_empty())
+                    .map(|id| format!("{kind} {id}"))
+                    .collect::<Vec<_>>(),
+            )
+        }
+    };
+    // The three at once: teardown waits for this answer.
+    let (containers, networks, volumes) = tokio::join!(
+        list("container", &["ps", "-a", "-q"]),
+        list("network", &["network", "ls", "-q"]),
+        list("volume", &["volume", "ls", "-q"]),
+    );
+    Ok([containers?, networks?, volumes?].concat())
 }
 
 #[cfg(test)]
