@@ -154,7 +154,7 @@ impl Project {
     }
 
     /// What [`Project::ps`] says of each service container (service, name, state, health,
-    /// exit code; no ports), read from the engine itself: `docker ps` by the project's label,
+    /// exit code, published ports), read from the engine itself: `docker ps` by the project's label,
     /// then `docker inspect`. Compose parses every compose file again for each `ps` (some
     /// 80 ms of CPU); this costs a quarter of that, for the waits that ask many times.
     pub async fn states(&self) -> Result<Vec<PsEntry>, CommandError> {
@@ -487,7 +487,7 @@ impl PsEntry {
 /// What `docker inspect` prints of a container for [`Project::states`], tab-separated. The
 /// engine's templates fail on a missing key, and a container without a healthcheck has no
 /// `Health`: `index` asks for it without failing.
-const INSPECT_STATE: &str = "{{index .Config.Labels \"com.docker.compose.service\"}}\t{{.Name}}\t{{.Id}}\t{{.Config.Image}}\t{{.State.Status}}\t{{with index .State \"Health\"}}{{.Status}}{{end}}\t{{.State.ExitCode}}";
+const INSPECT_STATE: &str = "{{index .Config.Labels \"com.docker.compose.service\"}}\t{{.Name}}\t{{.Id}}\t{{.Config.Image}}\t{{.State.Status}}\t{{with index .State \"Health\"}}{{.Status}}{{end}}\t{{.State.ExitCode}}\t{{json .NetworkSettings.Ports}}";
 
 fn parse_state(line: &str) -> Option<PsEntry> {
     let mut fields = line.split('\t');
@@ -500,8 +500,38 @@ fn parse_state(line: &str) -> Option<PsEntry> {
         state: next()?,
         health: next()?,
         exit_code: next()?.trim().parse().ok()?,
-        publishers: None,
+        publishers: next().map(|ports| publishers(&ports)),
     })
+}
+
+/// The engine's port map (`{"443/tcp": [{"HostIp": "127.0.0.1", "HostPort": "49153"}]}`) as
+/// compose lists it: one publisher per binding.
+fn publishers(ports: &str) -> Vec<Publisher> {
+    #[derive(Deserialize)]
+    struct Binding {
+        #[serde(rename = "HostIp", default)]
+        host_ip: String,
+        #[serde(rename = "HostPort", default)]
+        host_port: String,
+    }
+    let map: Option<BTreeMap<String, Option<Vec<Binding>>>> =
+        serde_json::from_str(ports.trim()).unwrap_or_default();
+    let mut found = Vec::new();
+    for (port, bindings) in map.unwrap_or_default() {
+        let (number, protocol) = port.split_once('/').unwrap_or((&port, "tcp"));
+        let Ok(target_port) = number.parse() else {
+            continue;
+        };
+        for binding in bindings.unwrap_or_default() {
+            found.push(Publisher {
+                url: binding.host_ip,
+                target_port,
+                published_port: binding.host_port.parse().unwrap_or(0),
+                protocol: protocol.to_owned(),
+            });
+        }
+    }
+    found
 }
 
 /// See [`Project::changes`].
@@ -636,7 +666,17 @@ mod tests {
             (healthy.state.as_str(), healthy.health.as_str()),
             ("running", "healthy")
         );
-        let exited = parse_state("certs\t/p-certs-1\tdef\tnginx:1\texited\t\t3").unwrap();
+        let published = parse_state(
+            "nginx\t/p-nginx-1\tabc\tapp/nginx:1\trunning\t\t0\t{\"443/tcp\":[{\"HostIp\":\"127.0.0.1\",\"HostPort\":\"49153\"}],\"80/tcp\":null}",
+        )
+        .unwrap();
+        let ports: Vec<(String, u16, u16)> = published
+            .published()
+            .iter()
+            .map(|p| (p.url.clone(), p.target_port, p.published_port))
+            .collect();
+        assert_eq!(ports, vec![("127.0.0.1".to_owned(), 443, 49153)]);
+        let exited = parse_state("certs\t/p-certs-1\tdef\tnginx:1\texited\t\t3\t{}").unwrap();
         assert_eq!((exited.health.as_str(), exited.exit_code), ("", 3));
         assert!(parse_state("template parsing error: ...").is_none());
     }

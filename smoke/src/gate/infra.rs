@@ -365,24 +365,10 @@ pub async fn command_assertions_while_starting(
     if early.is_empty() {
         return Vec::new();
     }
-    let started = Instant::now();
-    let deadline = Duration::from_secs(spec.up_timeout);
-    let mut waiting: Vec<&str> = early.iter().map(|a| a.service.as_str()).collect();
-    waiting.sort_unstable();
-    waiting.dedup();
-    let mut changes = project.changes();
-    while !waiting.is_empty() && started.elapsed() < deadline {
-        if let Ok(entries) = project.states().await {
-            waiting.retain(|service| {
-                !entries
-                    .iter()
-                    .any(|e| e.service == *service && e.state == "running")
-            });
-        }
-        if !waiting.is_empty() {
-            changes.next(Duration::from_secs(1)).await;
-        }
-    }
+    let mut services: Vec<&str> = early.iter().map(|a| a.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    super::stack::wait_running(project, &services, Duration::from_secs(spec.up_timeout)).await;
     // A service not running by the deadline: its assertions run anyway, and `exec` says why
     // they cannot.
     command_assertions(project, early.into_iter()).await

@@ -379,9 +379,14 @@ async fn drive(
     let t = Instant::now();
     progress.note("gate: starting the stack");
     let (spec, project) = (stack.spec.clone(), stack.project.clone());
-    let early = infra::command_assertions_while_starting(&spec, &project);
+    let early = async {
+        tokio::join!(
+            infra::command_assertions_while_starting(&spec, &project),
+            super::stack::operations_while_starting(&spec, &project),
+        )
+    };
     tokio::pin!(early);
-    let mut early_done: Option<Vec<Assertion>> = None;
+    let mut early_done: Option<(Vec<Assertion>, Vec<OperationResult>)> = None;
     let up = driving(stack.up(), early.as_mut(), &mut early_done).await;
     phases.push("up", t.elapsed());
     if let Err(err) = up {
@@ -431,7 +436,26 @@ async fn drive(
     // migrate (and the other one-shot operations)
     let t = Instant::now();
     progress.note("gate: running the one-shot operations");
-    let operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
+    let mut operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
+    // The operations that ran while the stack started are this phase's too: the checks need
+    // what they made.
+    if stack.spec.operations.iter().any(|op| op.while_starting) {
+        if early_done.is_none() {
+            early_done = Some(early.as_mut().await);
+        }
+        if let Some((_, early_operations)) = &mut early_done {
+            operations.append(early_operations);
+        }
+        let order = |name: &str| {
+            stack
+                .spec
+                .operations
+                .iter()
+                .position(|op| op.name == name)
+                .unwrap_or(usize::MAX)
+        };
+        operations.sort_by_key(|op| order(&op.name));
+    }
     phases.push("migrate", t.elapsed());
     for op in &operations {
         let result = operation_result(op);
@@ -479,8 +503,8 @@ async fn drive(
     // The `while_starting` command assertions not finished by now finish beside the checks.
     let early = async {
         match early_done.take() {
-            Some(done) => done,
-            None => (&mut early).await,
+            Some((done, _)) => done,
+            None => (&mut early).await.0,
         }
     };
     let (smoke, assertions, early) = tokio::join!(

@@ -292,6 +292,13 @@ pub struct Operation {
     /// and becomes `{{env.KEY}}` for the checks (fixture data the public API cannot make).
     #[serde(default)]
     pub exports: Vec<String>,
+    /// Run it as soon as the service's container is running, while the rest of the stack is
+    /// still starting (default: once the stack is up, after the health endpoint said the
+    /// migrations are pending). For an operation that needs no database, e.g.
+    /// `collectstatic` onto a volume: it then runs while the stack's healthchecks leave the
+    /// machine idle. It cannot have `after`, nor be named in another's.
+    #[serde(default)]
+    pub while_starting: bool,
 }
 
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema)]
@@ -469,7 +476,23 @@ impl StackSpec {
             if self.operations[..index].iter().any(|o| o.name == op.name) {
                 return Err(invalid(format!("`operations` names `{}` twice", op.name)));
             }
+            if op.while_starting && !op.after.is_empty() {
+                return Err(invalid(format!(
+                    "operation `{}` runs `while_starting`, before any other operation: it cannot have `after`",
+                    op.name
+                )));
+            }
             for after in &op.after {
+                if self
+                    .operations
+                    .iter()
+                    .any(|o| &o.name == after && o.while_starting)
+                {
+                    return Err(invalid(format!(
+                        "operation `{}`: `after` names `{after}`, which runs `while_starting` and is not waited for (drop its `while_starting`)",
+                        op.name
+                    )));
+                }
                 if !self.operations.iter().any(|o| &o.name == after) {
                     return Err(invalid(format!(
                         "operation `{}`: `after` names no operation `{after}`",
@@ -514,11 +537,20 @@ impl StackSpec {
         }
         if let Some(staff) = &self.staff
             && let Some(after) = &staff.after
-            && !self.operations.iter().any(|op| &op.name == after)
         {
-            return Err(invalid(format!(
-                "`staff.after` names no operation `{after}`"
-            )));
+            match self.operations.iter().find(|op| &op.name == after) {
+                None => {
+                    return Err(invalid(format!(
+                        "`staff.after` names no operation `{after}`"
+                    )));
+                }
+                Some(op) if op.while_starting => {
+                    return Err(invalid(format!(
+                        "`staff.after` names `{after}`, which runs `while_starting` and is not waited for (drop its `while_starting`)"
+                    )));
+                }
+                Some(_) => {}
+            }
         }
         Ok(())
     }
@@ -700,6 +732,44 @@ path = "/api/v1/system/status/"
         assert_eq!(infra, Some("INFRA_NETWORK"));
         assert!(spec.infra_compose_files()[0].ends_with("infra.yml"));
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// An operation run `while_starting` is waited for by nothing and waits for nothing.
+    #[rstest]
+    #[case::with_after(
+        "[[operations]]\nname = \"migrate\"\nservice = \"web\"\ncommand = [\"m\"]\n[[operations]]\nname = \"static\"\nservice = \"web\"\ncommand = [\"s\"]\nafter = \"migrate\"\nwhile_starting = true\n",
+        "operation `static` runs `while_starting`, before any other operation: it cannot have `after`"
+    )]
+    #[case::waited_for(
+        "[[operations]]\nname = \"static\"\nservice = \"web\"\ncommand = [\"s\"]\nwhile_starting = true\n[[operations]]\nname = \"migrate\"\nservice = \"web\"\ncommand = [\"m\"]\nafter = \"static\"\n",
+        "operation `migrate`: `after` names `static`, which runs `while_starting`"
+    )]
+    #[case::waited_for_by_staff(
+        "[staff]\nservice = \"web\"\ncommand = [\"e\"]\ntoken_env = \"T\"\nafter = \"static\"\n[[operations]]\nname = \"static\"\nservice = \"web\"\ncommand = [\"s\"]\nwhile_starting = true\n",
+        "`staff.after` names `static`, which runs `while_starting`"
+    )]
+    fn an_operation_while_starting_is_ordered_with_no_other(
+        #[case] operations: &str,
+        #[case] refused: &str,
+    ) {
+        let dir = tempfile_dir();
+        std::fs::write(dir.join("app.yml"), "services: {}\n").unwrap_or_default();
+        let file = dir.join("gate.toml");
+        std::fs::write(
+            &file,
+            format!(
+                "name = \"m\"\ncompose_files = [\"app.yml\"]\n[public]\nservice = \"nginx\"\nhttp_port = 80\n{operations}"
+            ),
+        )
+        .unwrap_or_default();
+        let error = StackSpec::load(&file)
+            .map(|_| ())
+            .map_err(|e| format!("{e:#}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        match error {
+            Err(why) => assert!(why.contains(refused), "{why}"),
+            Ok(()) => panic!("accepted: {operations}"),
+        }
     }
 
     fn tempfile_dir() -> PathBuf {

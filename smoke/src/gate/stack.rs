@@ -14,7 +14,7 @@ use super::compose::{
     LABEL_RUN, Output, Project,
 };
 use super::engine::{Engine, OutOfReach};
-use super::spec::{StackSpec, interpolate, parse_env_file};
+use super::spec::{Operation, StackSpec, interpolate, parse_env_file};
 use super::sweep::{Lease, boot_id, host_name, pid_namespace};
 use crate::secret::{self, Secret};
 
@@ -605,6 +605,8 @@ impl Stack {
             .spec
             .operations
             .iter()
+            // Those run while the stack starts: `operations_while_starting`.
+            .filter(|op| !op.while_starting)
             .map(|op| Job {
                 name: op.name.clone(),
                 service: &op.service,
@@ -635,6 +637,7 @@ impl Stack {
                         .spec
                         .operations
                         .iter()
+                        .filter(|op| !op.while_starting)
                         .map(|op| op.name.clone())
                         .collect(),
                 },
@@ -644,7 +647,7 @@ impl Stack {
         let order: Vec<String> = jobs.iter().map(|job| job.name.clone()).collect();
         // The services that are running, to run the operations in (a service that is not, a
         // one-shot `migrate` service say, gets a fresh container).
-        let up: BTreeSet<String> = match self.project.ps().await {
+        let up: BTreeSet<String> = match self.project.states().await {
             Ok(entries) => entries
                 .into_iter()
                 .filter(|e| e.state == "running")
@@ -734,56 +737,25 @@ impl Stack {
         command: &[String],
         env: &[(&str, &str)],
     ) -> OperationResult {
-        let started = Instant::now();
-        let output = if running {
-            self.project
-                .exec_env(service, command, env, OPERATION_TIMEOUT)
-                .await
-        } else {
-            self.project
-                .run_rm(service, command, env, OPERATION_TIMEOUT)
-                .await
-        }
-        .map_err(|err| err.to_string());
-        let mut shown = vec!["docker".to_owned(), "compose".to_owned()];
-        shown.push("-p".into());
-        shown.push(self.project.name.clone());
-        for file in &self.project.files {
-            shown.push("-f".into());
-            shown.push(file.display().to_string());
-        }
-        if running {
-            shown.extend(["exec", "-T"].map(String::from));
-        } else {
-            shown.extend(["run", "--rm", "--no-deps", "-T"].map(String::from));
-        }
-        for (key, _) in env {
-            shown.push("-e".into());
-            shown.push((*key).to_owned());
-        }
-        shown.push(service.to_owned());
-        shown.extend(command.iter().cloned());
-        OperationResult {
-            name: name.to_owned(),
-            command: crate::secret::mask(&shell_words::join(&shown)),
-            duration: started.elapsed(),
-            output,
-            exports: BTreeMap::new(),
-            not_run: None,
-        }
+        run_operation(&self.project, name, service, running, command, env).await
     }
 
     /// The URLs of the started stack (ephemeral host ports, on the engine's host) and the
     /// certificate to trust.
     pub async fn endpoints(&self) -> Result<Endpoints, StackError> {
         let public = &self.spec.public;
-        // Read from `compose ps` rather than testcontainers' port map: it says on which address
-        // each port is published (a remote engine's loopback is out of reach), and it comes
-        // through the docker CLI, so through the same `DOCKER_HOST` as `up`.
-        let entries = self.project.ps().await.map_err(|err| StackError::Inspect {
-            what: "the published ports (`docker compose ps`)".into(),
-            source: Box::new(err),
-        })?;
+        // Read from the engine's port map (`docker inspect`) rather than testcontainers':
+        // it says on which address each port is published (a remote engine's loopback is out
+        // of reach), and it comes through the docker CLI, so through the same `DOCKER_HOST`
+        // as `up`.
+        let entries = self
+            .project
+            .states()
+            .await
+            .map_err(|err| StackError::Inspect {
+                what: "the published ports (`docker inspect`)".into(),
+                source: Box::new(err),
+            })?;
         let reach = |service: &str, port: u16| self.published(&entries, service, port);
         let https = public
             .https_port
@@ -852,7 +824,7 @@ impl Stack {
             .ok_or_else(|| StackError::Inspect {
                 what: format!("the host port of `{service}:{port}`"),
                 source: format!(
-                    "`docker compose ps` lists no published port for `{service}` port {port} (is it in the test override's `ports:`?)"
+                    "the engine lists no published port for `{service}` port {port} (is it in the test override's `ports:`?)"
                 )
                 .into(),
             })?;
@@ -908,6 +880,132 @@ impl Drop for Stack {
             }
         }
     }
+}
+
+/// Runs one operation in `service`: `exec` in its running container, else `run --rm`.
+async fn run_operation(
+    project: &Project,
+    name: &str,
+    service: &str,
+    running: bool,
+    command: &[String],
+    env: &[(&str, &str)],
+) -> OperationResult {
+    let started = Instant::now();
+    let output = if running {
+        project
+            .exec_env(service, command, env, OPERATION_TIMEOUT)
+            .await
+    } else {
+        project
+            .run_rm(service, command, env, OPERATION_TIMEOUT)
+            .await
+    }
+    .map_err(|err| err.to_string());
+    let mut shown = vec!["docker".to_owned(), "compose".to_owned()];
+    shown.push("-p".into());
+    shown.push(project.name.clone());
+    for file in &project.files {
+        shown.push("-f".into());
+        shown.push(file.display().to_string());
+    }
+    if running {
+        shown.extend(["exec", "-T"].map(String::from));
+    } else {
+        shown.extend(["run", "--rm", "--no-deps", "-T"].map(String::from));
+    }
+    for (key, _) in env {
+        shown.push("-e".into());
+        shown.push((*key).to_owned());
+    }
+    shown.push(service.to_owned());
+    shown.extend(command.iter().cloned());
+    OperationResult {
+        name: name.to_owned(),
+        command: crate::secret::mask(&shell_words::join(&shown)),
+        duration: started.elapsed(),
+        output,
+        exports: BTreeMap::new(),
+        not_run: None,
+    }
+}
+
+/// Waits until a container of each of `services` is running (or has exited: it will not
+/// run again), looking again each time one of the project's containers changes, for at most
+/// `deadline`. Returns the services running at the end.
+pub async fn wait_running(
+    project: &Project,
+    services: &[&str],
+    deadline: Duration,
+) -> BTreeSet<String> {
+    let started = Instant::now();
+    let mut changes = project.changes();
+    let mut running = BTreeSet::new();
+    loop {
+        let settled = match project.states().await {
+            Ok(entries) => {
+                running = entries
+                    .iter()
+                    .filter(|e| e.state == "running")
+                    .map(|e| e.service.clone())
+                    .collect();
+                services.iter().all(|service| {
+                    entries.iter().any(|e| {
+                        e.service == *service
+                            && matches!(e.state.as_str(), "running" | "exited" | "dead")
+                    })
+                })
+            }
+            Err(_) => false,
+        };
+        if settled || started.elapsed() >= deadline {
+            return running;
+        }
+        changes.next(Duration::from_secs(1)).await;
+    }
+}
+
+/// The operations marked `while_starting`, each run as soon as a container of its service is
+/// running, while `up` still waits for the stack's healthchecks (none of them has `after`,
+/// and none is waited for by another: the gate file is refused otherwise).
+pub async fn operations_while_starting(
+    spec: &StackSpec,
+    project: &Project,
+) -> Vec<OperationResult> {
+    let early: Vec<&Operation> = spec
+        .operations
+        .iter()
+        .filter(|op| op.while_starting)
+        .collect();
+    if early.is_empty() {
+        return Vec::new();
+    }
+    let mut services: Vec<&str> = early.iter().map(|op| op.service.as_str()).collect();
+    services.sort_unstable();
+    services.dedup();
+    let running = wait_running(project, &services, Duration::from_secs(spec.up_timeout)).await;
+    futures::future::join_all(early.into_iter().map(|op| {
+        let env: Vec<(String, String)> = op
+            .env
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    project.env.get(name).cloned().unwrap_or_default(),
+                )
+            })
+            .collect();
+        let running = running.contains(&op.service);
+        async move {
+            let env: Vec<(&str, &str)> =
+                env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+            let mut result =
+                run_operation(project, &op.name, &op.service, running, &op.command, &env).await;
+            result.read_exports(&op.exports);
+            result
+        }
+    }))
+    .await
 }
 
 /// Resolves a project's configuration (where a compose file that does not parse is caught),
