@@ -887,11 +887,16 @@ fn render_gate(input: &Input, f: &Findings, reviews: &[String]) -> String {
         }
         for (name, command) in operations {
             out.push_str(&format!(
-                "[[operations]]\nname = {}\nservice = {}\ncommand = {}\n\n",
+                "[[operations]]\nname = {}\nservice = {}\ncommand = {}\n",
                 q(name),
                 q(django),
                 q_list(&command)
             ));
+            // It needs no database: it runs while the stack's healthchecks are still waited for.
+            if name == "collectstatic" {
+                out.push_str("while_starting = true\n");
+            }
+            out.push('\n');
         }
         out.pop();
     }
@@ -911,7 +916,7 @@ fn render_gate(input: &Input, f: &Findings, reviews: &[String]) -> String {
     }
     if let Some(django) = &f.django {
         out.push_str(&format!(
-            "\n[[command_assertions]]\nname = \"infra.check_deploy_clean\"\nservice = {}\ncommand = {}\nhint = {}\n",
+            "\n# It reads only code and settings: it runs as soon as the container does (`while_starting`).\n[[command_assertions]]\nname = \"infra.check_deploy_clean\"\nservice = {}\ncommand = {}\nhint = {}\nwhile_starting = true\n",
             q(django),
             q_list(&["python", "manage.py", "check", "--deploy", "--fail-level", "WARNING"]),
             q("fix what `manage.py check --deploy` reports with the production settings")

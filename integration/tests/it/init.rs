@@ -257,7 +257,7 @@ fn documented_edits(stack: &str) -> Vec<Edit> {
             // 3. This example does not claim `check --deploy` (its own gate does not either).
             replace(
                 "gate.toml",
-                "[[command_assertions]]\nname = \"infra.check_deploy_clean\"\nservice = \"prod-daphne\"\ncommand = [\"python\", \"manage.py\", \"check\", \"--deploy\", \"--fail-level\", \"WARNING\"]\nhint = \"fix what `manage.py check --deploy` reports with the production settings\"\n",
+                "# It reads only code and settings: it runs as soon as the container does (`while_starting`).\n[[command_assertions]]\nname = \"infra.check_deploy_clean\"\nservice = \"prod-daphne\"\ncommand = [\"python\", \"manage.py\", \"check\", \"--deploy\", \"--fail-level\", \"WARNING\"]\nhint = \"fix what `manage.py check --deploy` reports with the production settings\"\nwhile_starting = true\n",
                 "",
             ),
             // 4. The stack's health path.

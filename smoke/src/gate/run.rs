@@ -421,42 +421,51 @@ async fn drive(
         report.checks.push(result);
     };
 
-    // Before any operation: the health endpoint must say the migrations are pending. What it
-    // answers then is what an empty database looks like, for `infra.data_survives_recreation`.
+    // The browser the browser checks need starts now, beside the probe and the operations,
+    // whose Python leaves a core idle at times, instead of with the checks.
+    let browser_target = target.clone();
+    let browser = runner::start_browser(suite, &browser_target, &options.selection);
     let mut empty_database = None;
-    if let Some((client, url)) = &health
-        && stack.spec.disabled(infra::PENDING_MIGRATIONS).is_none()
-        && let Some((assertion, answer)) =
-            infra::health_before_migrations(&stack.spec, client, url, suite.marker.as_ref()).await
-    {
-        push(report, &assertion);
-        empty_database = answer;
-    }
+    let (started_browser, operations) = tokio::join!(browser, async {
+        // Before any operation: the health endpoint must say the migrations are pending. What it
+        // answers then is what an empty database looks like, for `infra.data_survives_recreation`.
+        if let Some((client, url)) = &health
+            && stack.spec.disabled(infra::PENDING_MIGRATIONS).is_none()
+            && let Some((assertion, answer)) =
+                infra::health_before_migrations(&stack.spec, client, url, suite.marker.as_ref())
+                    .await
+        {
+            push(report, &assertion);
+            empty_database = answer;
+        }
 
-    // migrate (and the other one-shot operations)
-    let t = Instant::now();
-    progress.note("gate: running the one-shot operations");
-    let mut operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
-    // The operations that ran while the stack started are this phase's too: the checks need
-    // what they made.
-    if stack.spec.operations.iter().any(|op| op.while_starting) {
-        if early_done.is_none() {
-            early_done = Some(early.as_mut().await);
+        // migrate (and the other one-shot operations)
+        let t = Instant::now();
+        progress.note("gate: running the one-shot operations");
+        let mut operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
+        // The operations that ran while the stack started are this phase's too: the checks need
+        // what they made.
+        if stack.spec.operations.iter().any(|op| op.while_starting) {
+            if early_done.is_none() {
+                early_done = Some(early.as_mut().await);
+            }
+            if let Some((_, early_operations)) = &mut early_done {
+                operations.append(early_operations);
+            }
+            let order = |name: &str| {
+                stack
+                    .spec
+                    .operations
+                    .iter()
+                    .position(|op| op.name == name)
+                    .unwrap_or(usize::MAX)
+            };
+            operations.sort_by_key(|op| order(&op.name));
         }
-        if let Some((_, early_operations)) = &mut early_done {
-            operations.append(early_operations);
-        }
-        let order = |name: &str| {
-            stack
-                .spec
-                .operations
-                .iter()
-                .position(|op| op.name == name)
-                .unwrap_or(usize::MAX)
-        };
-        operations.sort_by_key(|op| order(&op.name));
-    }
-    phases.push("migrate", t.elapsed());
+        phases.push("migrate", t.elapsed());
+        operations
+    });
+    target.browser_session = started_browser;
     for op in &operations {
         let result = operation_result(op);
         progress.finished(&result);

@@ -94,6 +94,49 @@ pub struct Target {
     pub evidence_dir: std::path::PathBuf,
     /// Keep the screenshots of passing browser checks too (a release record).
     pub screenshots: bool,
+    /// A browser already started for this run ([`start_browser`]), e.g. by the gate while the
+    /// stack migrates; the run closes it at its end. `None`: started with the first checks.
+    pub browser_session: Option<StartedBrowser>,
+}
+
+/// A browser started ahead of a run, for [`Target::browser_session`].
+#[derive(Clone)]
+pub struct StartedBrowser(std::sync::Arc<browser::Session>);
+
+impl StartedBrowser {
+    fn session(&self) -> std::sync::Arc<browser::Session> {
+        self.0.clone()
+    }
+
+    /// Closes it: for a caller that started one and then did not run the checks.
+    pub async fn close(&self) {
+        self.0.close().await;
+    }
+}
+
+impl std::fmt::Debug for StartedBrowser {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StartedBrowser")
+    }
+}
+
+/// Starts the browser a run of `suite` against `target` will need, ahead of the run: `None`
+/// when it needs none (no browser step selected, or no browser to run them in), or when
+/// it could not start (the run then tries again, and reports why, at its first browser step).
+pub async fn start_browser(
+    suite: &Suite,
+    target: &Target,
+    selection: &Selection,
+) -> Option<StartedBrowser> {
+    target.browser.as_ref()?;
+    if !suite
+        .steps()
+        .any(|s| s.needs_browser() && selection.includes(&s.category))
+    {
+        return None;
+    }
+    let http = Http::for_suite(target, suite).ok()?;
+    exec::launch(target, &http).await.ok().map(StartedBrowser)
 }
 
 impl Target {
@@ -114,6 +157,7 @@ impl Target {
             browser: None,
             evidence_dir: std::path::PathBuf::from("smoke-evidence"),
             screenshots: false,
+            browser_session: None,
         }
     }
 

@@ -5,31 +5,44 @@ use std::sync::Arc;
 use super::{Ctx, End, transport_failure};
 use crate::check::{BrowserStep, Captures};
 use crate::report::{Failure, FailureKind};
+use crate::runner::Target;
 use crate::runner::browser::{self, Options, Session};
 use crate::runner::http::Http;
 
+/// Starts the browser `target`'s browser steps run in, its host names resolved as `http`
+/// resolves them.
+pub(in crate::runner) async fn launch(
+    target: &Target,
+    http: &Http,
+) -> Result<Arc<Session>, String> {
+    let executable = target
+        .browser
+        .clone()
+        .ok_or_else(|| format!("no browser: {}", browser::INSTALL_HINT))?;
+    let options = Options {
+        executable,
+        resolve: http.browser_resolve(),
+        accept_any_certificate: target.ca_cert_pem.is_some(),
+        profile: std::env::temp_dir().join(format!(
+            "smoke-browser-{}-{}",
+            target.run_id,
+            std::process::id()
+        )),
+        screenshot_passes: target.screenshots,
+    };
+    Session::launch(&options).await.map(Arc::new)
+}
+
 impl Ctx<'_> {
-    /// The run's browser, started on first use.
+    /// The run's browser: the one the caller started ahead ([`Target::browser_session`]),
+    /// else started on first use.
     async fn browser(&self, http: &Http) -> Result<Arc<Session>, String> {
         self.browser
             .get_or_init(|| async {
-                let executable = self
-                    .target
-                    .browser
-                    .clone()
-                    .ok_or_else(|| format!("no browser: {}", browser::INSTALL_HINT))?;
-                let options = Options {
-                    executable,
-                    resolve: http.browser_resolve(),
-                    accept_any_certificate: self.target.ca_cert_pem.is_some(),
-                    profile: std::env::temp_dir().join(format!(
-                        "smoke-browser-{}-{}",
-                        self.target.run_id,
-                        std::process::id()
-                    )),
-                    screenshot_passes: self.target.screenshots,
-                };
-                Session::launch(&options).await.map(Arc::new)
+                if let Some(started) = &self.target.browser_session {
+                    return Ok(started.session());
+                }
+                launch(&self.target, http).await
             })
             .await
             .clone()

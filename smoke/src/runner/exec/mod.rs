@@ -15,6 +15,8 @@ mod mail;
 mod request;
 mod value;
 
+pub(in crate::runner) use browser::launch;
+
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
