@@ -22,6 +22,10 @@ build() {
   for file in "$@"; do args+=(-f "$file"); done
   echo "build-images: $project: $*" >&2
   docker compose --project-name "$project" --env-file "$env_file" "${args[@]}" build
+  # Services that share one `image:` each build it with their own labels and one gets the tag;
+  # a changed build replaces the previous images. What this project left untagged goes, as
+  # `smoke gate` does after its builds (an image a container uses is kept).
+  docker image prune --force --filter "label=com.docker.compose.project=$project" >/dev/null
 }
 
 ref=fixtures/azionelab

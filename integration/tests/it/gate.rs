@@ -178,6 +178,35 @@ fn smoke_gate_passes_on_the_reference_stack_and_leaves_nothing_behind() {
         .block_on(sweep::leftovers(run_id))
         .expect("docker answers");
     assert!(left.is_empty(), "the gate left these behind: {left:?}");
+    // Nor images: `nginx` and `certs` share one image, each built with its own labels; the one
+    // that did not get the tag must not stay behind, untagged. Other tests build the same
+    // project meanwhile, and each prunes right after its build: looked at until none is seen.
+    let dangling = || {
+        let out = std::process::Command::new("docker")
+            .args([
+                "images",
+                "--quiet",
+                "--filter",
+                "dangling=true",
+                "--filter",
+                "label=com.docker.compose.project=smokegate-build-azionelab",
+            ])
+            .output()
+            .expect("docker answers");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    let mut left = dangling();
+    for _ in 0..20 {
+        if left.is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        left = dangling();
+    }
+    assert!(
+        left.is_empty(),
+        "the gate's build left untagged images behind: {left}"
+    );
 }
 
 #[tokio::test]

@@ -10,8 +10,8 @@ use rand::Rng;
 use testcontainers::compose::DockerCompose;
 
 use super::compose::{
-    CommandError, ComposeConfig, LABEL_BOOT, LABEL_HOST, LABEL_LEASE, LABEL_PID, LABEL_PIDNS,
-    LABEL_RUN, Output, Project,
+    COMPOSE_PROJECT_LABEL, CommandError, ComposeConfig, LABEL_BOOT, LABEL_HOST, LABEL_LEASE,
+    LABEL_PID, LABEL_PIDNS, LABEL_RUN, Output, Project,
 };
 use super::engine::{Engine, OutOfReach};
 use super::spec::{Operation, StackSpec, interpolate, parse_env_file};
@@ -447,8 +447,22 @@ impl Stack {
                 builder
                     .run_ok(["build"], BUILD_TIMEOUT)
                     .await
-                    .map(|_| ())
-                    .map_err(|source| StackError::Build { stack, source })
+                    .map_err(|source| StackError::Build { stack, source })?;
+                // Services sharing one `image:` each build it with their own labels, and the
+                // tag goes to one of them; a changed build replaces the previous images. What
+                // this build project left untagged goes (in use by a container: kept).
+                let _ = super::compose::docker(
+                    [
+                        "image",
+                        "prune",
+                        "--force",
+                        "--filter",
+                        &format!("label={COMPOSE_PROJECT_LABEL}={}", builder.name),
+                    ],
+                    Duration::from_secs(60),
+                )
+                .await;
+                Ok(())
             }
         };
         if let Some(infra) = &self.infra {
