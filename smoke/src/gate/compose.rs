@@ -128,16 +128,7 @@ impl Project {
         S: AsRef<std::ffi::OsStr>,
     {
         let shown = format!("docker compose {}", describe(args.clone()));
-        let output = self.run(args, timeout).await?;
-        if output.success {
-            Ok(output)
-        } else {
-            Err(CommandError {
-                command: shown,
-                status: exit_status(output.code),
-                output: output.combined(),
-            })
-        }
+        succeeded(self.run(args, timeout).await?, shown)
     }
 
     /// The project's resolved configuration (`docker compose config`): this is also where a
@@ -202,16 +193,20 @@ impl Project {
         let shown = format!("docker {}", describe(args.clone()));
         let mut cmd = Command::new("docker");
         cmd.args(args).envs(&self.env).stdin(Stdio::null());
-        let output = run_command(cmd, &shown, timeout).await?;
-        if output.success {
-            Ok(output)
-        } else {
-            Err(CommandError {
-                command: shown,
-                status: exit_status(output.code),
-                output: output.combined(),
+        succeeded(run_command(cmd, &shown, timeout).await?, shown)
+    }
+
+    /// The named variables of the stack, with their values (unknown names: empty).
+    pub fn vars(&self, names: &[String]) -> Vec<(String, String)> {
+        names
+            .iter()
+            .map(|name| {
+                (
+                    name.clone(),
+                    self.env.get(name).cloned().unwrap_or_default(),
+                )
             })
-        }
+            .collect()
     }
 
     /// Wakes a wait when any container of the project changes: created, started, died,
@@ -641,6 +636,19 @@ where
         args.into_iter()
             .map(|a| a.as_ref().to_string_lossy().into_owned()),
     ))
+}
+
+/// `output`, or the error naming `shown` when it exited non-zero.
+fn succeeded(output: Output, shown: String) -> Result<Output, CommandError> {
+    if output.success {
+        Ok(output)
+    } else {
+        Err(CommandError {
+            command: shown,
+            status: exit_status(output.code),
+            output: output.combined(),
+        })
+    }
 }
 
 fn exit_status(code: Option<i32>) -> String {

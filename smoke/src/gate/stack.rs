@@ -625,14 +625,14 @@ impl Stack {
                 name: op.name.clone(),
                 service: &op.service,
                 command: &op.command,
-                env: self.env_of(&op.env),
+                env: self.project.vars(&op.env),
                 after: op.after.clone(),
                 wait_for: op.after.clone(),
                 exports: &op.exports,
             })
             .collect();
         if let Some(staff) = &self.spec.staff {
-            let mut env = self.env_of(&staff.env);
+            let mut env = self.project.vars(&staff.env);
             env.push((
                 staff.token_env.clone(),
                 self.staff_token.expose().to_owned(),
@@ -719,39 +719,17 @@ impl Stack {
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str()))
             .collect();
-        let mut result = self
-            .operation(
-                &job.name,
-                job.service,
-                up.contains(job.service),
-                job.command,
-                &env,
-            )
-            .await;
+        let mut result = run_operation(
+            &self.project,
+            &job.name,
+            job.service,
+            up.contains(job.service),
+            job.command,
+            &env,
+        )
+        .await;
         result.read_exports(job.exports);
         result
-    }
-
-    /// The named variables of the stack, with their values (unknown names: empty).
-    fn env_of(&self, names: &[String]) -> Vec<(String, String)> {
-        names
-            .iter()
-            .map(|name| {
-                let value = self.project.env.get(name).cloned().unwrap_or_default();
-                (name.clone(), value)
-            })
-            .collect()
-    }
-
-    async fn operation(
-        &self,
-        name: &str,
-        service: &str,
-        running: bool,
-        command: &[String],
-        env: &[(&str, &str)],
-    ) -> OperationResult {
-        run_operation(&self.project, name, service, running, command, env).await
     }
 
     /// The URLs of the started stack (ephemeral host ports, on the engine's host) and the
@@ -999,16 +977,7 @@ pub async fn operations_while_starting(
     services.dedup();
     let running = wait_running(project, &services, Duration::from_secs(spec.up_timeout)).await;
     futures::future::join_all(early.into_iter().map(|op| {
-        let env: Vec<(String, String)> = op
-            .env
-            .iter()
-            .map(|name| {
-                (
-                    name.clone(),
-                    project.env.get(name).cloned().unwrap_or_default(),
-                )
-            })
-            .collect();
+        let env = project.vars(&op.env);
         let running = running.contains(&op.service);
         async move {
             let env: Vec<(&str, &str)> =
