@@ -444,7 +444,8 @@ async fn drive(
         progress.note("gate: running the one-shot operations");
         let mut operations = driving(stack.operations(), early.as_mut(), &mut early_done).await;
         // The operations that ran while the stack started are this phase's too: the checks need
-        // what they made.
+        // what they made. (The `while_starting` command assertions, started with them, are
+        // then waited for here too.)
         if stack.spec.operations.iter().any(|op| op.while_starting) {
             if early_done.is_none() {
                 early_done = Some(early.as_mut().await);
@@ -509,7 +510,8 @@ async fn drive(
     // checks: the smoke suite beside the read-only assertions, then the destructive ones.
     let t = Instant::now();
     let never = std::future::pending::<()>();
-    // The `while_starting` command assertions not finished by now finish beside the checks.
+    // The `while_starting` command assertions not finished by now (no operation ran while
+    // starting) finish beside the checks.
     let early = async {
         match early_done.take() {
             Some((done, _)) => done,
